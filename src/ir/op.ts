@@ -1,0 +1,116 @@
+import type { Attrs, Schema } from './schema.js';
+import type { DType, Padding4, Pair, Shape } from './shape.js';
+
+/** How a parameter or buffer starts. Mirrors torch.nn.init so training starts from PyTorch's distributions. */
+export type Init =
+  | { kind: 'constant'; value: number }
+  | { kind: 'normal'; std: number; mean?: number }
+  | { kind: 'trunc_normal'; std: number; a: number; b: number }
+  | { kind: 'uniform'; bound: number }
+  /** torch.nn.init.kaiming_normal_: std = gain / sqrt(fan), gain = sqrt(2) for ReLU. */
+  | { kind: 'kaiming_normal'; mode: 'fan_in' | 'fan_out' }
+  /** PyTorch's default for Conv2d/Linear weights: kaiming_uniform_(a=sqrt(5)), i.e. U(+-1/sqrt(fan_in)). */
+  | { kind: 'default_weight' }
+  /** PyTorch's default for Conv2d/Linear biases: U(+-1/sqrt(fan_in)) of the layer's weight. */
+  | { kind: 'default_bias' }
+  | { kind: 'xavier_uniform' }
+  | { kind: 'xavier_normal' };
+
+export interface TensorSpec {
+  /** Local name; the full name is `${node}.${name}`, as in a torchvision state_dict. */
+  readonly name: string;
+  readonly shape: Shape;
+  readonly dtype: DType;
+  /** Learnable parameters train; buffers (BatchNorm running statistics) do not. */
+  readonly role: 'param' | 'buffer';
+  readonly init: Init;
+  /** Fan-in of the owning layer, which PyTorch's default initialisers read. */
+  readonly fanIn?: number;
+  readonly fanOut?: number;
+}
+
+/** Everything a facet may read about one node once its input shapes are known. */
+export interface NodeContext<A> {
+  readonly attrs: A;
+  readonly inputs: readonly Shape[];
+  readonly output: Shape;
+}
+
+/**
+ * How an op maps input positions to output positions along H and W, for receptive-field and
+ * memory passes. `window` is the sliding-window family (conv, pooling); `identity` keeps geometry
+ * (pointwise and channel ops); `global` makes every output depend on the whole input plane.
+ */
+export type SpatialTransfer =
+  | { readonly kind: 'identity' }
+  | {
+      readonly kind: 'window';
+      readonly kernel: Pair;
+      readonly stride: Pair;
+      readonly padding: Padding4;
+      readonly dilation: Pair;
+      readonly ceilMode: boolean;
+    }
+  /** Adaptive pooling with bins of unequal size: each output bin covers a different input span. */
+  | { readonly kind: 'adaptive'; readonly outputSize: Pair }
+  | { readonly kind: 'global' };
+
+/** A tensor the backward pass needs, kept alive from forward to backward. */
+export interface SavedTensor {
+  readonly what: string;
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+/**
+ * What an op keeps for its backward pass: the memory estimator counts these bytes and the gradient
+ * rule reads the same declaration, so the two can never disagree (tfjs-core's `inputsToSave`).
+ */
+export interface SaveDeclaration<A> {
+  /** Indices of inputs the gradient needs. */
+  readonly inputs: readonly number[];
+  /** Whether the gradient needs the forward output (ReLU, sigmoid). */
+  readonly output: boolean;
+  /** Further tensors the forward makes only for backward: max-pool indices, dropout mask, BN statistics. */
+  readonly extra?: (ctx: NodeContext<A>) => readonly SavedTensor[];
+}
+
+export interface MemoryFacet<A> {
+  /** The output may overwrite the buffer of its first input when that input dies here. */
+  readonly inplace: boolean;
+  /** The output aliases its input's storage (a reshape or channel slice): it costs no new bytes. */
+  readonly view: boolean;
+  readonly saves: SaveDeclaration<A>;
+}
+
+/**
+ * One op, defined once with all of its facets. Every pass of convlab asks a node's OpDef for one
+ * facet; no pass switches over op kinds or model names.
+ */
+export interface OpDef<S extends Schema = Schema> {
+  readonly kind: string;
+  /** One line for `--help` and the lab. */
+  readonly summary: string;
+  /** Number of inputs; `variadic` for concat. */
+  readonly arity: number | 'variadic';
+  readonly attrs: S;
+  /** Output shape, or a RuleError naming the rule the inputs break. */
+  inferShape(inputs: readonly Shape[], attrs: Attrs<S>): Shape;
+  /** Parameters and buffers, in torchvision's state_dict order. */
+  params(ctx: NodeContext<Attrs<S>>): readonly TensorSpec[];
+  /** Multiply-accumulates of conv and fully connected layers (torchvision's convention); 0 elsewhere. */
+  macs(ctx: NodeContext<Attrs<S>>): number;
+  /** All floating-point operations of the inference forward pass, by the rule documented on the op. */
+  flops(ctx: NodeContext<Attrs<S>>): number;
+  spatial(ctx: NodeContext<Attrs<S>>): SpatialTransfer;
+  readonly memory: MemoryFacet<Attrs<S>>;
+}
+
+export const IDENTITY: SpatialTransfer = { kind: 'identity' };
+export const GLOBAL: SpatialTransfer = { kind: 'global' };
+
+/** The memory facet of an op that neither saves anything nor works in place. */
+export const SAVES_NOTHING = { inputs: [], output: false } as const;
+
+/** Define an op; identity helper that keeps the schema's types. */
+export const defineOp = <S extends Schema>(def: OpDef<S>): OpDef<S> => def;

@@ -1,0 +1,45 @@
+import type { Tensor } from '../ir/builder.js';
+import { defineOp, SAVES_NOTHING } from '../ir/op.js';
+import { registerOp } from '../ir/registry.js';
+import { type AttrsIn, bool, padding, pair } from '../ir/schema.js';
+import { numel } from '../ir/shape.js';
+import { type NameOrOptions, options, requireRank, rule } from './util.js';
+import { windowOutput, windowTransfer } from './window.js';
+
+/**
+ * Average pooling, PyTorch's AvgPool2d. FLOPs: kh*kw per output element (kh*kw - 1 adds and a
+ * divide). `countIncludePad` decides whether zero padding counts in the divisor (PyTorch: true).
+ */
+export const AvgPool2d = registerOp(
+  defineOp({
+    kind: 'avgpool2d',
+    summary: 'average pooling (padding, ceil_mode, count_include_pad)',
+    arity: 1,
+    attrs: {
+      kernel: pair({ min: 1 }),
+      stride: pair({ min: 1 }),
+      padding: padding({ default: 0 }),
+      ceilMode: bool({ default: false }),
+      countIncludePad: bool({ default: true }),
+    },
+    inferShape([x], a) {
+      requireRank(x!, 4);
+      const [pt, pl, pb, pr] = a.padding;
+      rule(
+        Math.max(pt, pb) <= Math.floor(a.kernel[0] / 2) && Math.max(pl, pr) <= Math.floor(a.kernel[1] / 2),
+        `padding [${a.padding.join(',')}] must be at most half the kernel ${a.kernel.join('x')}`,
+      );
+      const [h, w] = windowOutput(x!, { ...a, dilation: [1, 1] });
+      return [x![0]!, x![1]!, h, w];
+    },
+    params: () => [],
+    macs: () => 0,
+    flops: ({ attrs: a, output }) => numel(output) * a.kernel[0] * a.kernel[1],
+    spatial: ({ attrs }) => windowTransfer({ ...attrs, dilation: [1, 1] }),
+    // The gradient spreads dY evenly over each window: it needs only shapes.
+    memory: { inplace: false, view: false, saves: SAVES_NOTHING },
+  }),
+);
+
+export const avgpool2d = (x: Tensor, attrs: AttrsIn<typeof AvgPool2d.attrs>, name?: NameOrOptions): Tensor =>
+  x.builder.apply(AvgPool2d, [x], attrs, options(name));

@@ -1,0 +1,35 @@
+import type { Tensor } from '../ir/builder.js';
+import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
+import { registerOp } from '../ir/registry.js';
+import { type AttrsIn, int } from '../ir/schema.js';
+import { type NameOrOptions, options, requireRank, rule } from './util.js';
+
+/**
+ * ShuffleNet's channel shuffle: reshape C into (groups, C/groups), transpose, flatten back, so the
+ * next grouped conv sees channels from every group. Channel j*groups + g of the output is channel
+ * g*(C/groups) + j of the input. No FLOPs, but a copy (the transpose is not a view).
+ */
+export const ChannelShuffle = registerOp(
+  defineOp({
+    kind: 'channel_shuffle',
+    summary: 'interleave channels across groups (ShuffleNet)',
+    arity: 1,
+    attrs: { groups: int({ min: 1 }) },
+    inferShape([x], a) {
+      requireRank(x!, 4);
+      rule(x![1]! % a.groups === 0, `groups ${a.groups} must divide the channels ${x![1]}`);
+      return x!;
+    },
+    params: () => [],
+    macs: () => 0,
+    flops: () => 0,
+    spatial: () => IDENTITY,
+    memory: { inplace: false, view: false, saves: SAVES_NOTHING },
+  }),
+);
+
+export const channelShuffle = (
+  x: Tensor,
+  attrs: AttrsIn<typeof ChannelShuffle.attrs>,
+  name?: NameOrOptions,
+): Tensor => x.builder.apply(ChannelShuffle, [x], attrs, options(name));

@@ -1,0 +1,24 @@
+/** Every op, registered on import. A new op is one new file and one line here. */
+export * from './adaptive_avgpool2d.js';
+export * from './adaptive_maxpool2d.js';
+export * from './add.js';
+export * from './avgpool2d.js';
+export * from './batchnorm2d.js';
+export * from './channel_shuffle.js';
+export * from './concat.js';
+export * from './conv2d.js';
+export * from './dropout.js';
+export * from './flatten.js';
+export * from './hardswish.js';
+export * from './input.js';
+export * from './l2norm.js';
+export * from './linear.js';
+export * from './maxpool2d.js';
+export * from './mul.js';
+export * from './pad_channels.js';
+export * from './relu.js';
+export * from './relu6.js';
+export * from './sigmoid.js';
+export * from './slice.js';
+export * from './softmax.js';
+export type { NameOrOptions } from './util.js';

@@ -1,0 +1,19 @@
+import type { ApplyOptions } from '../ir/builder.js';
+import { RuleError } from '../ir/errors.js';
+import { numel, type Shape } from '../ir/shape.js';
+
+/** Builder helpers take a node name or full options. */
+export type NameOrOptions = string | ApplyOptions | undefined;
+export const options = (o: NameOrOptions): ApplyOptions => (typeof o === 'string' ? { name: o } : (o ?? {}));
+
+export const rule = (ok: boolean, message: string): void => {
+  if (!ok) throw new RuleError(message);
+};
+
+export const requireRank = (shape: Shape, rank: number, what = 'input'): void =>
+  rule(
+    shape.length === rank,
+    `${what} must have rank ${rank} (${rank === 4 ? 'N,C,H,W' : 'N,F'}), got [${shape.join(',')}]`,
+  );
+
+export const elements = numel;
