@@ -46,7 +46,10 @@ function shortcut(x: Tensor, out: number, o: ResidualOptions): Tensor | undefine
   );
 }
 
-/** Add the shortcut (when there is one) and apply the block's last ReLU. */
+/**
+ * Add the shortcut (when there is one) and apply the block's last ReLU. The shortcut is built after
+ * the branch, as torchvision runs and registers `downsample`, so state_dict order matches.
+ */
 function merge(branch: Tensor, identity: Tensor | undefined): Tensor {
   return relu(identity ? add(branch, identity, 'add') : branch);
 }
@@ -54,13 +57,12 @@ function merge(branch: Tensor, identity: Tensor | undefined): Tensor {
 /** ResNet's basic block: 3x3 -> BN -> ReLU -> 3x3 -> BN, plus the shortcut, then ReLU. Expansion 1. */
 export function basicBlock(x: Tensor, name: string, o: ResidualOptions): Tensor {
   return x.builder.scope(name, 'BasicBlock', () => {
-    const identity = shortcut(x, o.planes, o);
     let y = conv2d(x, { out: o.planes, kernel: 3, stride: o.stride, padding: 1, bias: false }, 'conv1');
     y = relu(batchnorm2d(y, {}, 'bn1'));
     y = conv2d(y, { out: o.planes, kernel: 3, padding: 1, bias: false }, 'conv2');
     y = batchnorm2d(y, {}, 'bn2');
     if (o.seReduction) y = squeezeExcitation(y, 'se', o.seReduction);
-    return merge(y, identity);
+    return merge(y, shortcut(x, o.planes, o));
   });
 }
 
@@ -76,7 +78,6 @@ export function bottleneck(x: Tensor, name: string, o: ResidualOptions): Tensor 
     const width = Math.floor(o.planes * ((o.baseWidth ?? 64) / 64)) * groups;
     const out = o.planes * BOTTLENECK_EXPANSION;
     const [stride1x1, stride3x3] = o.strideIn === '1x1' ? [o.stride, 1] : [1, o.stride];
-    const identity = shortcut(x, out, o);
     let y = conv2d(x, { out: width, kernel: 1, stride: stride1x1, bias: false }, 'conv1');
     y = relu(batchnorm2d(y, {}, 'bn1'));
     y = conv2d(y, { out: width, kernel: 3, stride: stride3x3, padding: 1, groups, bias: false }, 'conv2');
@@ -84,7 +85,7 @@ export function bottleneck(x: Tensor, name: string, o: ResidualOptions): Tensor 
     y = conv2d(y, { out, kernel: 1, bias: false }, 'conv3');
     y = batchnorm2d(y, {}, 'bn3');
     if (o.seReduction) y = squeezeExcitation(y, 'se', o.seReduction);
-    return merge(y, identity);
+    return merge(y, shortcut(x, out, o));
   });
 }
 

@@ -6,3 +6,4 @@ export * from './registry.js';
 export * from './resolve.js';
 export * from './schema.js';
 export * from './shape.js';
+export * from './spec.js';

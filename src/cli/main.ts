@@ -1,0 +1,73 @@
+import { parseArgs } from 'node:util';
+import { ConvlabError } from '../ir/errors.js';
+import type { Command, CommandIO, Values } from './command.js';
+import { list } from './list.js';
+import { MODEL_OPTIONS_HELP } from './options.js';
+import { summary } from './summary.js';
+
+/** Every command, in the order `--help` lists them. A new command is one file and one entry here. */
+export const COMMANDS: readonly Command[] = [list, summary];
+
+const HELP = [
+  'convlab: a workbench for convolutional neural networks',
+  '',
+  'usage:',
+  ...COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`),
+  '',
+  'MODEL is a zoo name (convlab list) or a JSON spec file (*.json). Common options:',
+  MODEL_OPTIONS_HELP,
+  '',
+  'Errors exit with code 2 for bad usage or input, 1 for a failure while running.',
+].join('\n');
+
+const defaultIO: CommandIO = {
+  stdout: (text) => process.stdout.write(`${text}\n`),
+  stderr: (text) => process.stderr.write(`${text}\n`),
+};
+
+/** Run the CLI; returns the exit code. Never prints a stack trace for a user mistake. */
+export async function main(argv: readonly string[], io: CommandIO = defaultIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    io.stdout('convlab 0.1.0');
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.stderr(
+      `convlab: unknown command '${name}'; commands: ${COMMANDS.map((c) => c.name).join(', ')} (convlab --help)`,
+    );
+    return 2;
+  }
+  try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout(`usage: ${command.usage}\n${command.summary}`);
+      return 0;
+    }
+    let parsed: ReturnType<typeof parseArgs>;
+    try {
+      parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new ConvlabError(`${(e as Error).message.split('\n')[0]}; usage: ${command.usage}`);
+    }
+    const [min, max] = command.positionals;
+    if (parsed.positionals.length < min || parsed.positionals.length > max) {
+      throw new ConvlabError(
+        `expected ${min === max ? min : `${min} to ${max}`} argument(s); usage: ${command.usage}`,
+      );
+    }
+    return await command.run(parsed.positionals, parsed.values as Values, io);
+  } catch (e) {
+    if (e instanceof ConvlabError) {
+      io.stderr(`convlab ${name}: ${e.message}`);
+      return e.exitCode;
+    }
+    io.stderr(`convlab ${name}: internal error: ${(e as Error).message} (set CONVLAB_DEBUG=1 for the stack)`);
+    if (process.env['CONVLAB_DEBUG']) io.stderr(String((e as Error).stack));
+    return 1;
+  }
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { ConvlabError } from '../ir/errors.js';
+import type { Graph } from '../ir/graph.js';
+import { withInputShape, withoutAux } from '../ir/graph.js';
+import { parseSpec } from '../ir/spec.js';
+import { buildModel, getModel } from '../zoo/index.js';
+import type { OptionSpec, Values } from './command.js';
+
+/** Options every MODEL-taking command shares (shared/CONTRACT.md). */
+export const MODEL_OPTIONS = {
+  input: { type: 'string' },
+  batch: { type: 'string' },
+  classes: { type: 'string' },
+  'no-aux': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const satisfies OptionSpec;
+
+export const MODEL_OPTIONS_HELP = [
+  '  --input CxHxW   input size (default: the model standard input)',
+  '  --batch N       batch size (default 1)',
+  '  --classes K     number of classes (zoo models)',
+  '  --no-aux        drop GoogLeNet/Inception auxiliary heads',
+  '  --json          print one JSON document',
+].join('\n');
+
+export function positiveInt(value: string | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new ConvlabError(`--${option} must be a positive integer, got '${value}'`);
+  }
+  return Number(value);
+}
+
+export function parseInputShape(value: string): [number, number, number] {
+  const parts = value.split(/[x,]/i);
+  if (parts.length !== 3 || !parts.every((p) => /^\d+$/.test(p) && Number(p) >= 1)) {
+    throw new ConvlabError(`--input must be CxHxW with positive integers (e.g. 3x224x224), got '${value}'`);
+  }
+  return parts.map(Number) as [number, number, number];
+}
+
+const isSpecPath = (arg: string): boolean => arg.toLowerCase().endsWith('.json');
+
+/** A MODEL argument: a zoo name or a JSON spec file, with --input, --classes and --no-aux applied. */
+export function loadModel(arg: string, values: Values): Graph {
+  const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
+  const aux = values['no-aux'] !== true;
+  if (isSpecPath(arg)) {
+    if (values['classes'] !== undefined)
+      throw new ConvlabError(`--classes applies to zoo models; edit the spec's last layer instead`);
+    let text: string;
+    try {
+      text = readFileSync(arg, 'utf8');
+    } catch (e) {
+      throw new ConvlabError(
+        `cannot read spec '${arg}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+    let graph = parseSpec(text, arg);
+    if (input) graph = withInputShape(graph, input);
+    return aux ? graph : withoutAux(graph);
+  }
+  const entry = getModel(arg);
+  const classes = positiveInt(values['classes'] as string | undefined, 'classes', entry.classes);
+  return buildModel(arg, { ...(input ? { input } : {}), classes, aux });
+}
+
+export const batchOf = (values: Values): number =>
+  positiveInt(values['batch'] as string | undefined, 'batch', 1);

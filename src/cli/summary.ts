@@ -1,0 +1,90 @@
+import { type LayerRow, type Summary, summarise } from '../analysis/summary.js';
+import { resolveGraph } from '../ir/resolve.js';
+import type { Command } from './command.js';
+import { bytes, json, metric, table, thousands } from './format.js';
+import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
+
+export interface FoldedRow extends LayerRow {
+  /** Nodes folded into this row. */
+  readonly nodes: number;
+}
+
+/**
+ * Fold layers into their blocks down to `depth` name components (`layer1.0.conv1` at depth 2 is
+ * part of `layer1.0`). Linear in layers; a folded row keeps the block's last output shape.
+ */
+export function foldLayers(s: Summary, depth: number, blockTypes: ReadonlyMap<string, string>): FoldedRow[] {
+  const rows = new Map<string, FoldedRow>();
+  for (const l of s.layers) {
+    const key = l.name.split('.').slice(0, depth).join('.');
+    const prev = rows.get(key);
+    if (!prev) {
+      rows.set(key, {
+        ...l,
+        name: key,
+        op: key === l.name ? l.op : (blockTypes.get(key) ?? 'block'),
+        nodes: 1,
+      });
+      continue;
+    }
+    rows.set(key, {
+      ...prev,
+      outShape: l.outShape,
+      params: prev.params + l.params,
+      macs: prev.macs + l.macs,
+      flops: prev.flops + l.flops,
+      nodes: prev.nodes + 1,
+    });
+  }
+  return [...rows.values()];
+}
+
+export const summary: Command = {
+  name: 'summary',
+  usage: 'convlab summary MODEL [--input CxHxW] [--batch N] [--classes K] [--no-aux] [--depth N] [--json]',
+  summary: 'shapes, parameters, MACs and FLOPs of every layer',
+  options: { ...MODEL_OPTIONS, depth: { type: 'string' } },
+  positionals: [1, 1],
+  run([model], values, io) {
+    const graph = loadModel(model!, values);
+    const s = summarise(resolveGraph(graph, { batch: batchOf(values) }));
+    const depth =
+      values['depth'] === undefined ? undefined : positiveInt(values['depth'] as string, 'depth', 1);
+    const layers = depth
+      ? foldLayers(s, depth, new Map(graph.blocks.map((b) => [b.name, b.type])))
+      : s.layers;
+    if (values['json']) {
+      io.stdout(json({ ...s, layers }));
+      return 0;
+    }
+    const t = s.totals;
+    io.stdout(
+      [
+        `${s.model}  input [${s.input.join(',')}]`,
+        '',
+        table(
+          ['layer', 'op', 'output', 'params', 'MACs'],
+          layers.map((l) => [
+            l.name,
+            l.op,
+            `[${l.outShape.join(',')}]`,
+            l.params ? thousands(l.params) : '',
+            l.macs ? thousands(l.macs) : '',
+          ]),
+          ['left', 'left', 'left', 'right', 'right'],
+        ),
+        '',
+        `params           ${thousands(t.params)}`,
+        `buffers          ${thousands(t.buffers)}`,
+        `MACs             ${thousands(t.macs)} (${metric(t.macs)})`,
+        `FLOPs            ${thousands(t.flops)} (${metric(t.flops)})`,
+        `activations      ${bytes(t.activationBytes)} (every feature map of one inference pass)`,
+        ...s.outputs.map(
+          (o) =>
+            `output           ${o.name} [${o.shape.join(',')}]${o.role === 'aux' ? ' (auxiliary, training only)' : ''}`,
+        ),
+      ].join('\n'),
+    );
+    return 0;
+  },
+};

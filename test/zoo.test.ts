@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { buildModel, listModels, numel, resolveGraph, summariseGraph } from '../src/index.js';
+import { golden, published } from './helpers.js';
+
+const models = listModels();
+
+describe('zoo: published parameter counts', () => {
+  for (const [name, ref] of Object.entries(published)) {
+    it(name, () => {
+      const withAux = summariseGraph(buildModel(name, { ...(ref.classes ? { classes: ref.classes } : {}) }));
+      if (ref.params !== undefined) expect(withAux.totals.params).toBe(ref.params);
+      if (ref.params_approx !== undefined) {
+        expect(Math.abs(withAux.totals.params / ref.params_approx - 1)).toBeLessThan(0.05);
+      }
+      if (ref.params_no_aux !== undefined) {
+        expect(summariseGraph(buildModel(name, { aux: false })).totals.params).toBe(ref.params_no_aux);
+      }
+      const gmacs = ref.gmacs ?? ref.gmacs_stride_in_first_1x1;
+      if (gmacs !== undefined) expect(Math.abs(withAux.totals.macs / 1e9 / gmacs - 1)).toBeLessThan(0.001);
+      if (ref.gmacs_approx !== undefined)
+        expect(Math.abs(withAux.totals.macs / 1e9 / ref.gmacs_approx - 1)).toBeLessThan(0.02);
+    });
+  }
+});
+
+describe('zoo: exact figures and names against torchvision', () => {
+  for (const [name, ref] of Object.entries(golden.models)) {
+    it(name, () => {
+      const graph = buildModel(name);
+      const s = summariseGraph(graph);
+      expect(s.totals.macs).toBe(ref.macs);
+      expect(s.totals.params).toBe(ref.params);
+      expect(s.totals.buffers).toBe(ref.buffers);
+      // A torchvision state_dict maps onto the model by name alone: same keys, same shapes, same order.
+      const ours = resolveGraph(graph).nodes.flatMap((n) =>
+        n.params.map((p) => [`${n.node.name}.${p.name}`, [...p.shape]]),
+      );
+      expect(ours).toEqual(ref.state_dict);
+      // Layer by layer: every conv and linear that torchvision runs, with its output shape and MACs.
+      const r = resolveGraph(graph);
+      const layers = ref.layers.map((l) => {
+        const node = r.byName.get(l.name);
+        return [l.name, node ? [...node.ctx.output] : undefined, node?.macs];
+      });
+      expect(layers).toEqual(ref.layers.map((l) => [l.name, l.outShape, l.macs]));
+    });
+  }
+});
+
+describe('zoo: every model builds, resolves and is self-consistent', () => {
+  for (const entry of models) {
+    it(entry.name, () => {
+      const g = buildModel(entry.name);
+      const r = resolveGraph(g, { batch: 2 });
+      const main = g.outputs.find((o) => o.role === 'main')!;
+      expect(r.byName.get(main.node)!.ctx.output).toEqual([2, entry.classes]);
+      // MACs scale linearly with batch.
+      expect(summariseGraph(g, 2).totals.macs).toBe(2 * summariseGraph(g, 1).totals.macs);
+      for (const n of r.nodes) for (const p of n.params) expect(numel(p.shape)).toBeGreaterThan(0);
+    });
+  }
+});
