@@ -83,6 +83,29 @@ export interface MemoryFacet<A> {
   readonly saves: SaveDeclaration<A>;
 }
 
+/** An ONNX attribute value; the wrapper says its ONNX type, since a JS number is either. */
+export type OnnxAttr =
+  | { readonly i: number }
+  | { readonly f: number }
+  | { readonly s: string }
+  | { readonly ints: readonly number[] }
+  | { readonly floats: readonly number[] };
+
+/**
+ * What an op's ONNX facet writes into: the export pass implements it. An op lowers itself to
+ * standard ONNX nodes (opset 17) and returns the name of the tensor that carries its output.
+ */
+export interface OnnxWriter {
+  /** 'infer' exports the inference graph; 'train' the training forward (BN with batch statistics, live dropout). */
+  readonly mode: 'infer' | 'train';
+  /** Append one ONNX node and return its output names (`outputs` of them, default 1). */
+  node(opType: string, inputs: readonly string[], attrs?: Readonly<Record<string, OnnxAttr>>, outputs?: number): string[];
+  /** A constant initializer (shapes for Reshape, axes, a kernel of ones). */
+  constant(values: readonly number[], shape: Shape, dtype: 'float32' | 'int64'): string;
+  /** The initializer name of this node's parameter or buffer `local` ('weight' -> 'layer1.0.conv1.weight'). */
+  param(local: string): string;
+}
+
 /**
  * One op, defined once with all of its facets. Every pass of convlab asks a node's OpDef for one
  * facet; no pass switches over op kinds or model names.
@@ -104,6 +127,8 @@ export interface OpDef<S extends Schema = Schema> {
   flops(ctx: NodeContext<Attrs<S>>): number;
   spatial(ctx: NodeContext<Attrs<S>>): SpatialTransfer;
   readonly memory: MemoryFacet<Attrs<S>>;
+  /** Lower to ONNX: given the names of the input tensors, emit nodes and return the output's name. */
+  onnx?(ctx: NodeContext<Attrs<S>>, writer: OnnxWriter, inputs: readonly string[]): string;
 }
 
 export const IDENTITY: SpatialTransfer = { kind: 'identity' };
