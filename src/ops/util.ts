@@ -6,8 +6,9 @@ import { numel, type Shape } from '../ir/shape.js';
 export type NameOrOptions = string | ApplyOptions | undefined;
 export const options = (o: NameOrOptions): ApplyOptions => (typeof o === 'string' ? { name: o } : (o ?? {}));
 
-export const rule = (ok: boolean, message: string): void => {
-  if (!ok) throw new RuleError(message);
+/** Enforce a rule; pass a function when the message is costly to build (it runs only on failure). */
+export const rule = (ok: boolean, message: string | (() => string)): void => {
+  if (!ok) throw new RuleError(typeof message === 'string' ? message : message());
 };
 
 export const requireRank = (shape: Shape, rank: number, what = 'input'): void =>
