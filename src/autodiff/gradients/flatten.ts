@@ -1,0 +1,9 @@
+import { Flatten } from '../../ops/flatten.js';
+import { registerGradient } from '../gradient.js';
+import { reshape } from '../onnx_ops.js';
+
+/** A view: the gradient is dY reshaped back. */
+registerGradient({
+  op: Flatten,
+  backward: ({ inputs: [x], dy }, w) => ({ inputs: [reshape(w, dy, [-1, ...x!.slice(1)])] }),
+});

@@ -1,0 +1,23 @@
+/** Every op's gradient rule, registered on import: one file per op, beside nothing else. */
+import './adaptive_avgpool2d.js';
+import './adaptive_maxpool2d.js';
+import './add.js';
+import './avgpool2d.js';
+import './batchnorm2d.js';
+import './channel_shuffle.js';
+import './concat.js';
+import './conv2d.js';
+import './dropout.js';
+import './flatten.js';
+import './hardswish.js';
+import './input.js';
+import './l2norm.js';
+import './linear.js';
+import './maxpool2d.js';
+import './mul.js';
+import './pad_channels.js';
+import './relu.js';
+import './relu6.js';
+import './sigmoid.js';
+import './slice.js';
+import './softmax.js';

@@ -1,0 +1,14 @@
+import { Mul } from '../../ops/mul.js';
+import { registerGradient } from '../gradient.js';
+import { mul, unbroadcast } from '../onnx_ops.js';
+
+/** dA = dY * B, dB = dY * A, each summed over its broadcast axes (SE: over H and W). */
+registerGradient({
+  op: Mul,
+  backward: ({ inputs: [a, b], output, saved, dy }, w) => ({
+    inputs: [
+      unbroadcast(w, mul(w, dy, saved.inputs[1]!), output, a!),
+      unbroadcast(w, mul(w, dy, saved.inputs[0]!), output, b!),
+    ],
+  }),
+});

@@ -1,0 +1,53 @@
+import type { OnnxWriter } from '../ir/op.js';
+import type { Shape } from '../ir/shape.js';
+
+/**
+ * A few ONNX idioms the gradient rules share (opset 17 forms: ReduceSum/Pad/Slice/Split take
+ * their axes and sizes as int64 inputs; ReduceMean takes an attribute).
+ */
+export const one = (w: OnnxWriter, op: string, inputs: readonly string[], attrs = {}): string =>
+  w.node(op, inputs, attrs)[0]!;
+
+export const ints = (w: OnnxWriter, values: readonly number[]): string => w.constant(values, [values.length], 'int64');
+
+export const scalar = (w: OnnxWriter, value: number): string => w.constant([value], [], 'float32');
+
+export const reduceSum = (w: OnnxWriter, x: string, axes: readonly number[], keepdims: boolean): string =>
+  one(w, 'ReduceSum', [x, ints(w, axes)], { keepdims: { i: keepdims ? 1 : 0 } });
+
+export const reshape = (w: OnnxWriter, x: string, shape: readonly number[]): string =>
+  one(w, 'Reshape', [x, ints(w, shape)]);
+
+export const transpose = (w: OnnxWriter, x: string, perm: readonly number[]): string =>
+  one(w, 'Transpose', [x], { perm: { ints: perm } });
+
+export const mul = (w: OnnxWriter, a: string, b: string): string => one(w, 'Mul', [a, b]);
+export const add = (w: OnnxWriter, a: string, b: string): string => one(w, 'Add', [a, b]);
+export const sub = (w: OnnxWriter, a: string, b: string): string => one(w, 'Sub', [a, b]);
+export const div = (w: OnnxWriter, a: string, b: string): string => one(w, 'Div', [a, b]);
+
+/** Zero everywhere `mask` (bool) is false. */
+export const masked = (w: OnnxWriter, mask: string, x: string): string => one(w, 'Where', [mask, x, scalar(w, 0)]);
+
+/** Sum a broadcast gradient back to the operand's shape (the axes where the operand had size 1). */
+export function unbroadcast(w: OnnxWriter, grad: string, gradShape: Shape, operand: Shape): string {
+  const axes = operand.flatMap((d, i) => (d === 1 && gradShape[i] !== 1 ? [i] : []));
+  return axes.length ? reduceSum(w, grad, axes, true) : grad;
+}
+
+/** Zero padding per axis: begins and ends for every axis, in ONNX Pad's order. */
+export const padZeros = (w: OnnxWriter, x: string, begins: readonly number[], ends: readonly number[]): string =>
+  one(w, 'Pad', [x, ints(w, [...begins, ...ends])], { mode: { s: 'constant' } });
+
+export const slice = (w: OnnxWriter, x: string, axes: readonly number[], starts: readonly number[], ends: readonly number[]) =>
+  one(w, 'Slice', [x, ints(w, starts), ints(w, ends), ints(w, axes)]);
+
+/**
+ * Pads and output padding that make a transposed window op (stride s, dilated kernel k, begin
+ * padding p) produce exactly `length` positions from `count` outputs: the inverse of the forward's
+ * windowing even when the forward dropped a remainder or (ceil_mode) overhung the input.
+ */
+export function transposedFit(length: number, count: number, stride: number, kernel: number, padBegin: number) {
+  const excess = stride * (count - 1) + kernel - padBegin - length;
+  return excess >= 0 ? { padEnd: excess, outputPadding: 0 } : { padEnd: 0, outputPadding: -excess };
+}
