@@ -3,10 +3,11 @@ import { ConvlabError } from '../ir/errors.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { list } from './list.js';
 import { MODEL_OPTIONS_HELP } from './options.js';
+import { rf } from './rf.js';
 import { summary } from './summary.js';
 
 /** Every command, in the order `--help` lists them. A new command is one file and one entry here. */
-export const COMMANDS: readonly Command[] = [list, summary];
+export const COMMANDS: readonly Command[] = [list, summary, rf];
 
 const HELP = [
   'convlab: a workbench for convolutional neural networks',

@@ -3,6 +3,7 @@ import { resolveGraph } from '../ir/resolve.js';
 import type { Command } from './command.js';
 import { bytes, json, metric, table, thousands } from './format.js';
 import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
+import { rfColumns } from './rf.js';
 
 export interface FoldedRow extends LayerRow {
   /** Nodes folded into this row. */
@@ -41,20 +42,23 @@ export function foldLayers(s: Summary, depth: number, blockTypes: ReadonlyMap<st
 
 export const summary: Command = {
   name: 'summary',
-  usage: 'convlab summary MODEL [--input CxHxW] [--batch N] [--classes K] [--no-aux] [--depth N] [--json]',
+  usage:
+    'convlab summary MODEL [--input CxHxW] [--batch N] [--classes K] [--no-aux] [--depth N] [--rf] [--json]',
   summary: 'shapes, parameters, MACs and FLOPs of every layer',
-  options: { ...MODEL_OPTIONS, depth: { type: 'string' } },
+  options: { ...MODEL_OPTIONS, depth: { type: 'string' }, rf: { type: 'boolean' } },
   positionals: [1, 1],
   run([model], values, io) {
     const graph = loadModel(model!, values);
-    const s = summarise(resolveGraph(graph, { batch: batchOf(values) }));
+    const resolved = resolveGraph(graph, { batch: batchOf(values) });
+    const s = summarise(resolved);
+    const rf = values['rf'] ? rfColumns(resolved) : undefined;
     const depth =
       values['depth'] === undefined ? undefined : positiveInt(values['depth'] as string, 'depth', 1);
     const layers = depth
       ? foldLayers(s, depth, new Map(graph.blocks.map((b) => [b.name, b.type])))
       : s.layers;
     if (values['json']) {
-      io.stdout(json({ ...s, layers }));
+      io.stdout(json({ ...s, layers: rf ? layers.map((l) => ({ ...l, rf: rf.json(l.name) })) : layers }));
       return 0;
     }
     const t = s.totals;
@@ -63,15 +67,16 @@ export const summary: Command = {
         `${s.model}  input [${s.input.join(',')}]`,
         '',
         table(
-          ['layer', 'op', 'output', 'params', 'MACs'],
+          ['layer', 'op', 'output', 'params', 'MACs', ...(rf?.header ?? [])],
           layers.map((l) => [
             l.name,
             l.op,
             `[${l.outShape.join(',')}]`,
             l.params ? thousands(l.params) : '',
             l.macs ? thousands(l.macs) : '',
+            ...(rf?.cells(l.name) ?? []),
           ]),
-          ['left', 'left', 'left', 'right', 'right'],
+          ['left', 'left', 'left', 'right', 'right', ...(rf?.align ?? [])],
         ),
         '',
         `params           ${thousands(t.params)}`,
