@@ -1,3 +1,4 @@
+export * from './analysis/memory.js';
 export * from './analysis/receptive_field.js';
 export * from './analysis/receptive_field_check.js';
 export * from './analysis/summary.js';

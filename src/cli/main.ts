@@ -2,12 +2,13 @@ import { parseArgs } from 'node:util';
 import { ConvlabError } from '../ir/errors.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { list } from './list.js';
+import { memory } from './memory.js';
 import { MODEL_OPTIONS_HELP } from './options.js';
 import { rf } from './rf.js';
 import { summary } from './summary.js';
 
 /** Every command, in the order `--help` lists them. A new command is one file and one entry here. */
-export const COMMANDS: readonly Command[] = [list, summary, rf];
+export const COMMANDS: readonly Command[] = [list, summary, rf, memory];
 
 const HELP = [
   'convlab: a workbench for convolutional neural networks',

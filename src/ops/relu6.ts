@@ -3,13 +3,16 @@ import { registerOp } from '../ir/registry.js';
 import { pointwiseOp } from './pointwise.js';
 import { type NameOrOptions, options } from './util.js';
 
-/** ReLU6 (MobileNetV2): min(max(x, 0), 6). FLOPs: 2 per element. PyTorch's in-place hardtanh saves its result. */
+/**
+ * ReLU6 (MobileNetV2): min(max(x, 0), 6). FLOPs: 2 per element. Backward needs the input: PyTorch
+ * 1.13's ReLU6(inplace=True) keeps a copy of it (measured with saved_tensors_hooks), unlike ReLU.
+ */
 export const Relu6 = registerOp(
   pointwiseOp({
     kind: 'relu6',
     summary: 'min(max(x, 0), 6)',
     flopsPerElement: 2,
-    saves: { inputs: [], output: true },
+    saves: { inputs: [0], output: false },
   }),
 );
 
