@@ -11,7 +11,8 @@ const models = listModels();
  */
 const NOT_MAC_COUNTS: Record<string, string> = {
   xception: "pytorchcv's FLOPs/2, which also counts BN, ReLU and pooling (conv+FC MACs: 8,357,403,496)",
-  se_resnet50: "pytorchcv's count including non-conv ops (conv+FC MACs: 3,860,488,192; the SENet paper says 3.87)",
+  se_resnet50:
+    "pytorchcv's count including non-conv ops (conv+FC MACs: 3,860,488,192; the SENet paper says 3.87)",
 };
 
 describe('zoo: published parameter counts', () => {

@@ -8,7 +8,8 @@ import type { Shape } from '../ir/shape.js';
 export const one = (w: OnnxWriter, op: string, inputs: readonly string[], attrs = {}): string =>
   w.node(op, inputs, attrs)[0]!;
 
-export const ints = (w: OnnxWriter, values: readonly number[]): string => w.constant(values, [values.length], 'int64');
+export const ints = (w: OnnxWriter, values: readonly number[]): string =>
+  w.constant(values, [values.length], 'int64');
 
 export const scalar = (w: OnnxWriter, value: number): string => w.constant([value], [], 'float32');
 
@@ -27,7 +28,8 @@ export const sub = (w: OnnxWriter, a: string, b: string): string => one(w, 'Sub'
 export const div = (w: OnnxWriter, a: string, b: string): string => one(w, 'Div', [a, b]);
 
 /** Zero everywhere `mask` (bool) is false. */
-export const masked = (w: OnnxWriter, mask: string, x: string): string => one(w, 'Where', [mask, x, scalar(w, 0)]);
+export const masked = (w: OnnxWriter, mask: string, x: string): string =>
+  one(w, 'Where', [mask, x, scalar(w, 0)]);
 
 /** Sum a broadcast gradient back to the operand's shape (the axes where the operand had size 1). */
 export function unbroadcast(w: OnnxWriter, grad: string, gradShape: Shape, operand: Shape): string {
@@ -36,18 +38,33 @@ export function unbroadcast(w: OnnxWriter, grad: string, gradShape: Shape, opera
 }
 
 /** Zero padding per axis: begins and ends for every axis, in ONNX Pad's order. */
-export const padZeros = (w: OnnxWriter, x: string, begins: readonly number[], ends: readonly number[]): string =>
-  one(w, 'Pad', [x, ints(w, [...begins, ...ends])], { mode: { s: 'constant' } });
+export const padZeros = (
+  w: OnnxWriter,
+  x: string,
+  begins: readonly number[],
+  ends: readonly number[],
+): string => one(w, 'Pad', [x, ints(w, [...begins, ...ends])], { mode: { s: 'constant' } });
 
-export const slice = (w: OnnxWriter, x: string, axes: readonly number[], starts: readonly number[], ends: readonly number[]) =>
-  one(w, 'Slice', [x, ints(w, starts), ints(w, ends), ints(w, axes)]);
+export const slice = (
+  w: OnnxWriter,
+  x: string,
+  axes: readonly number[],
+  starts: readonly number[],
+  ends: readonly number[],
+) => one(w, 'Slice', [x, ints(w, starts), ints(w, ends), ints(w, axes)]);
 
 /**
  * Pads and output padding that make a transposed window op (stride s, dilated kernel k, begin
  * padding p) produce exactly `length` positions from `count` outputs: the inverse of the forward's
  * windowing even when the forward dropped a remainder or (ceil_mode) overhung the input.
  */
-export function transposedFit(length: number, count: number, stride: number, kernel: number, padBegin: number) {
+export function transposedFit(
+  length: number,
+  count: number,
+  stride: number,
+  kernel: number,
+  padBegin: number,
+) {
   const excess = stride * (count - 1) + kernel - padBegin - length;
   return excess >= 0 ? { padEnd: excess, outputPadding: 0 } : { padEnd: 0, outputPadding: -excess };
 }

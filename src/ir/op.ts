@@ -99,7 +99,12 @@ export interface OnnxWriter {
   /** 'infer' exports the inference graph; 'train' the training forward (BN with batch statistics, live dropout). */
   readonly mode: 'infer' | 'train';
   /** Append one ONNX node and return its output names (`outputs` of them, default 1). */
-  node(opType: string, inputs: readonly string[], attrs?: Readonly<Record<string, OnnxAttr>>, outputs?: number): string[];
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attrs?: Readonly<Record<string, OnnxAttr>>,
+    outputs?: number,
+  ): string[];
   /** A constant initializer (shapes for Reshape, axes, a kernel of ones). */
   constant(values: readonly number[], shape: Shape, dtype: 'float32' | 'int64'): string;
   /** The initializer name of this node's parameter or buffer `local` ('weight' -> 'layer1.0.conv1.weight'). */

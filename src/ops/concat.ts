@@ -20,7 +20,8 @@ export const Concat = registerOp(
       for (const s of inputs) {
         rule(
           s.length === first.length && s.every((d, i) => i === a.axis || d === first[i]),
-          () => `inputs must match on every axis but ${a.axis}, got ${inputs.map((x) => `[${x.join(',')}]`).join(' and ')}`,
+          () =>
+            `inputs must match on every axis but ${a.axis}, got ${inputs.map((x) => `[${x.join(',')}]`).join(' and ')}`,
         );
       }
       return first.map((d, i) => (i === a.axis ? inputs.reduce((sum, s) => sum + s[i]!, 0) : d));

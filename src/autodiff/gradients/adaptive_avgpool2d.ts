@@ -1,5 +1,5 @@
-import { AdaptiveAvgPool2d } from '../../ops/adaptive_avgpool2d.js';
 import { adaptiveBins } from '../../ops/adaptive.js';
+import { AdaptiveAvgPool2d } from '../../ops/adaptive_avgpool2d.js';
 import { registerGradient } from '../gradient.js';
 import { ints, mul, one, padZeros, scalar, slice } from '../onnx_ops.js';
 import { averagePoolBackward } from './pooling.js';
@@ -23,7 +23,11 @@ registerGradient({
     const parts: string[] = [];
     adaptiveBins(h, oh).forEach(([h0, h1], i) => {
       adaptiveBins(wd, ow).forEach(([w0, w1], j) => {
-        const share = mul(w, slice(w, dy, [2, 3], [i, j], [i + 1, j + 1]), scalar(w, 1 / ((h1 - h0) * (w1 - w0))));
+        const share = mul(
+          w,
+          slice(w, dy, [2, 3], [i, j], [i + 1, j + 1]),
+          scalar(w, 1 / ((h1 - h0) * (w1 - w0))),
+        );
         const spread = one(w, 'Expand', [share, ints(w, [n, c, h1 - h0, w1 - w0])]);
         parts.push(padZeros(w, spread, [0, 0, h0, w0], [0, 0, h - h1, wd - w1]));
       });

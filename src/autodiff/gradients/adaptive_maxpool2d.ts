@@ -1,5 +1,5 @@
-import { AdaptiveMaxPool2d } from '../../ops/adaptive_maxpool2d.js';
 import { adaptiveBins } from '../../ops/adaptive.js';
+import { AdaptiveMaxPool2d } from '../../ops/adaptive_maxpool2d.js';
 import { registerGradient } from '../gradient.js';
 import { ints, one, padZeros, reshape, slice } from '../onnx_ops.js';
 
@@ -18,11 +18,22 @@ registerGradient({
       adaptiveBins(wd, a.output[1]).forEach(([w0, w1], j) => {
         const area = (h1 - h0) * (w1 - w0);
         const bin = reshape(w, slice(w, x, [2, 3], [h0, w0], [h1, w1]), [n, c, area]);
-        const first = one(w, 'ArgMax', [bin], { axis: { i: 2 }, keepdims: { i: 1 }, select_last_index: { i: 0 } });
+        const first = one(w, 'ArgMax', [bin], {
+          axis: { i: 2 },
+          keepdims: { i: 1 },
+          select_last_index: { i: 0 },
+        });
         const zeros = one(w, 'ConstantOfShape', [ints(w, [n, c, area])]);
         const share = reshape(w, slice(w, dy, [2, 3], [i, j], [i + 1, j + 1]), [n, c, 1]);
         const scattered = one(w, 'ScatterElements', [zeros, first, share], { axis: { i: 2 } });
-        parts.push(padZeros(w, reshape(w, scattered, [n, c, h1 - h0, w1 - w0]), [0, 0, h0, w0], [0, 0, h - h1, wd - w1]));
+        parts.push(
+          padZeros(
+            w,
+            reshape(w, scattered, [n, c, h1 - h0, w1 - w0]),
+            [0, 0, h0, w0],
+            [0, 0, h - h1, wd - w1],
+          ),
+        );
       });
     });
     return { inputs: [parts.length === 1 ? parts[0]! : one(w, 'Sum', parts)] };

@@ -19,7 +19,11 @@ registerGradient({
     const dbeta = reduceSum(w, dy, [0, 2, 3], false);
     const dgamma = reduceSum(w, mul(w, dy, xHat), [0, 2, 3], false);
     const inverseCount = scalar(w, 1 / (n * h * wd));
-    const centred = sub(w, sub(w, dy, mul(w, perChannel(dbeta), inverseCount)), mul(w, xHat, mul(w, perChannel(dgamma), inverseCount)));
+    const centred = sub(
+      w,
+      sub(w, dy, mul(w, perChannel(dbeta), inverseCount)),
+      mul(w, xHat, mul(w, perChannel(dgamma), inverseCount)),
+    );
     const dx = mul(w, mul(w, perChannel(w.param('weight')), invstd), centred);
     return { inputs: [dx], params: { weight: dgamma, bias: dbeta } };
   },

@@ -9,6 +9,17 @@ registerGradient({
     inputs:
       inputs.length === 1
         ? [dy]
-        : w.node('Split', [dy, ints(w, inputs.map((s) => s[a.axis]!))], { axis: { i: a.axis } }, inputs.length),
+        : w.node(
+            'Split',
+            [
+              dy,
+              ints(
+                w,
+                inputs.map((s) => s[a.axis]!),
+              ),
+            ],
+            { axis: { i: a.axis } },
+            inputs.length,
+          ),
   }),
 });

@@ -33,7 +33,9 @@ registerGradient({
     const x = saved.inputs[0]!;
     const cg = c / g;
     const xFolded =
-      g === 1 ? transpose(w, x, [1, 0, 2, 3]) : reshape(w, transpose(w, reshape(w, x, [n, g, cg, h, wd]), [2, 1, 0, 3, 4]), [cg, g * n, h, wd]);
+      g === 1
+        ? transpose(w, x, [1, 0, 2, 3])
+        : reshape(w, transpose(w, reshape(w, x, [n, g, cg, h, wd]), [2, 1, 0, 3, 4]), [cg, g * n, h, wd]);
     const dyT = transpose(w, dy, [1, 0, 2, 3]);
     let dw = one(w, 'Conv', [xFolded, dyT], {
       strides: { ints: a.dilation },
@@ -43,9 +45,13 @@ registerGradient({
     });
     const reachH = Math.floor((h + pt + pb - a.stride[0] * (ho - 1) - 1) / a.dilation[0]) + 1;
     const reachW = Math.floor((wd + pl + pr - a.stride[1] * (wo - 1) - 1) / a.dilation[1]) + 1;
-    if (reachH > a.kernel[0] || reachW > a.kernel[1]) dw = slice(w, dw, [2, 3], [0, 0], [a.kernel[0], a.kernel[1]]);
+    if (reachH > a.kernel[0] || reachW > a.kernel[1])
+      dw = slice(w, dw, [2, 3], [0, 0], [a.kernel[0], a.kernel[1]]);
     dw = transpose(w, dw, [1, 0, 2, 3]);
 
-    return { inputs: [dx], params: { weight: dw, ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}) } };
+    return {
+      inputs: [dx],
+      params: { weight: dw, ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}) },
+    };
   },
 });

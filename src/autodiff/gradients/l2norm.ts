@@ -14,6 +14,9 @@ registerGradient({
     const c = xShape![1]!;
     const g = a.scale ? mul(w, dy, reshape(w, w.param('weight'), [1, c, 1, 1])) : dy;
     const dx = div(w, sub(w, g, mul(w, y, reduceSum(w, mul(w, g, y), [1], true))), norm);
-    return { inputs: [dx], ...(a.scale ? { params: { weight: reduceSum(w, mul(w, dy, y), [0, 2, 3], false) } } : {}) };
+    return {
+      inputs: [dx],
+      ...(a.scale ? { params: { weight: reduceSum(w, mul(w, dy, y), [0, 2, 3], false) } } : {}),
+    };
   },
 });

@@ -11,10 +11,15 @@ registerGradient({
   op: MaxPool2d,
   backward({ inputs: [xShape], saved, dy }, w) {
     const zeros = one(w, 'ConstantOfShape', [ints(w, [numel(xShape!)])]);
-    const flat = one(w, 'ScatterElements', [zeros, reshape(w, saved.extra['indices']!, [-1]), reshape(w, dy, [-1])], {
-      axis: { i: 0 },
-      reduction: { s: 'add' },
-    });
+    const flat = one(
+      w,
+      'ScatterElements',
+      [zeros, reshape(w, saved.extra['indices']!, [-1]), reshape(w, dy, [-1])],
+      {
+        axis: { i: 0 },
+        reduction: { s: 'add' },
+      },
+    );
     return { inputs: [reshape(w, flat, [...xShape!])] };
   },
 });

@@ -6,7 +6,15 @@ import { mul, one, transposedFit } from '../onnx_ops.js';
  * PyTorch's average-pooling divisor for each output position along one axis: the window clipped
  * to the padded input, and further to the input itself unless padding counts.
  */
-export function divisors(length: number, count: number, k: number, s: number, padBegin: number, padEnd: number, countPad: boolean) {
+export function divisors(
+  length: number,
+  count: number,
+  k: number,
+  s: number,
+  padBegin: number,
+  padEnd: number,
+  countPad: boolean,
+) {
   return Array.from({ length: count }, (_, i) => {
     const start = i * s - padBegin;
     const end = Math.min(start + k, length + padEnd);
@@ -38,7 +46,11 @@ export function averagePoolBackward(
     [1, 1, ho, wo],
     'float32',
   );
-  const ones = w.constant(new Array(c * kernel[0] * kernel[1]).fill(1), [c, 1, kernel[0], kernel[1]], 'float32');
+  const ones = w.constant(
+    new Array(c * kernel[0] * kernel[1]).fill(1),
+    [c, 1, kernel[0], kernel[1]],
+    'float32',
+  );
   const fitH = transposedFit(h, ho, stride[0], kernel[0], pt);
   const fitW = transposedFit(wd, wo, stride[1], kernel[1], pl);
   return one(w, 'ConvTranspose', [mul(w, dy, inverse), ones], {
