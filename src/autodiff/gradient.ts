@@ -11,8 +11,11 @@ export interface Saved {
   readonly inputs: readonly (string | undefined)[];
   /** The forward output, when declared. */
   readonly output: string | undefined;
-  /** Tensors the forward produced only for backward (indices, batch statistics, masks), by name. */
-  readonly extra: Readonly<Record<string, string>>;
+  /**
+   * A tensor the forward produced only for backward (indices, batch statistics, a mask), by the
+   * name its op declares; throws when the op did not declare it or its forward did not save it.
+   */
+  readonly extra: (what: string) => string;
 }
 
 export interface GradientContext<A> extends NodeContext<A> {

@@ -1,14 +1,18 @@
 import { parseArgs } from 'node:util';
 import { ConvlabError } from '../ir/errors.js';
+import { bench } from './bench.js';
 import type { Command, CommandIO, Values } from './command.js';
+import { exportCommand } from './export.js';
+import { lab } from './lab.js';
 import { list } from './list.js';
 import { memory } from './memory.js';
 import { MODEL_OPTIONS_HELP } from './options.js';
 import { rf } from './rf.js';
+import { run } from './run.js';
 import { summary } from './summary.js';
 
 /** Every command, in the order `--help` lists them. A new command is one file and one entry here. */
-export const COMMANDS: readonly Command[] = [list, summary, rf, memory];
+export const COMMANDS: readonly Command[] = [list, summary, rf, memory, exportCommand, run, bench, lab];
 
 const HELP = [
   'convlab: a workbench for convolutional neural networks',

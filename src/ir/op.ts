@@ -109,6 +109,13 @@ export interface OnnxWriter {
   constant(values: readonly number[], shape: Shape, dtype: 'float32' | 'int64'): string;
   /** The initializer name of this node's parameter or buffer `local` ('weight' -> 'layer1.0.conv1.weight'). */
   param(local: string): string;
+  /**
+   * In train mode, hand over a tensor only the backward pass needs, under the name the op's memory
+   * facet declares (`indices`, `save_mean`, `mask`); the gradient rule reads it back by that name.
+   */
+  save(what: string, tensor: string): void;
+  /** In train mode, the value buffer `local` takes after this step (BatchNorm's running statistics). */
+  update(local: string, tensor: string): void;
 }
 
 /**
@@ -133,7 +140,7 @@ export interface OpDef<S extends Schema = Schema> {
   spatial(ctx: NodeContext<Attrs<S>>): SpatialTransfer;
   readonly memory: MemoryFacet<Attrs<S>>;
   /** Lower to ONNX: given the names of the input tensors, emit nodes and return the output's name. */
-  onnx?(ctx: NodeContext<Attrs<S>>, writer: OnnxWriter, inputs: readonly string[]): string;
+  onnx(ctx: NodeContext<Attrs<S>>, writer: OnnxWriter, inputs: readonly string[]): string;
 }
 
 export const IDENTITY: SpatialTransfer = { kind: 'identity' };

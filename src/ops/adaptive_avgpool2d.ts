@@ -2,7 +2,7 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, pair } from '../ir/schema.js';
-import { adaptiveShape, adaptiveTransfer, binTotal } from './adaptive.js';
+import { adaptiveOnnx, adaptiveShape, adaptiveTransfer, binTotal } from './adaptive.js';
 import { type NameOrOptions, options } from './util.js';
 
 /**
@@ -22,6 +22,7 @@ export const AdaptiveAvgPool2d = registerOp(
       x![0]! * x![1]! * binTotal(x![2]!, a.output[0]) * binTotal(x![3]!, a.output[1]),
     spatial: ({ attrs, inputs: [x] }) => adaptiveTransfer(x!, attrs.output),
     memory: { inplace: false, view: false, saves: SAVES_NOTHING },
+    onnx: ({ attrs: a, inputs: [x] }, w, [input]) => adaptiveOnnx('Average', x!, a.output, w, input!),
   }),
 );
 

@@ -3,7 +3,7 @@ import { defineOp } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { adaptiveShape, adaptiveTransfer, binTotal } from './adaptive.js';
+import { adaptiveOnnx, adaptiveShape, adaptiveTransfer, binTotal } from './adaptive.js';
 import { type NameOrOptions, options } from './util.js';
 
 /**
@@ -31,6 +31,7 @@ export const AdaptiveMaxPool2d = registerOp(
         extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }],
       },
     },
+    onnx: ({ attrs: a, inputs: [x] }, w, [input]) => adaptiveOnnx('Max', x!, a.output, w, input!),
   }),
 );
 

@@ -3,7 +3,7 @@ import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { numel } from '../ir/shape.js';
 import { broadcastShapes } from './broadcast.js';
-import { type NameOrOptions, options } from './util.js';
+import { type NameOrOptions, onnxNode, options } from './util.js';
 
 /**
  * Element-wise sum: the residual connection. FLOPs: 1 per output element. It can accumulate into
@@ -21,6 +21,7 @@ export const Add = registerOp(
     flops: ({ output }) => numel(output),
     spatial: () => IDENTITY,
     memory: { inplace: true, view: false, saves: SAVES_NOTHING },
+    onnx: (_, w, [a, b]) => onnxNode(w, 'Add', [a!, b!]),
   }),
 );
 

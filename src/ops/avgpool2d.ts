@@ -3,7 +3,7 @@ import { defineOp, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, options, requireRank, rule } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank, rule } from './util.js';
 import { windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -38,6 +38,16 @@ export const AvgPool2d = registerOp(
     spatial: ({ attrs }) => windowTransfer({ ...attrs, dilation: [1, 1] }),
     // The gradient spreads dY evenly over each window: it needs only shapes.
     memory: { inplace: false, view: false, saves: SAVES_NOTHING },
+    // onnxruntime's divisor rule is PyTorch's: with count_include_pad a window counts the padding it
+    // covers but not a ceil_mode overhang past it (checked against PyTorch's rule in test/onnx.test.ts).
+    onnx: ({ attrs: a }, w, [x]) =>
+      onnxNode(w, 'AveragePool', [x!], {
+        kernel_shape: { ints: a.kernel },
+        strides: { ints: a.stride },
+        pads: { ints: a.padding },
+        ceil_mode: { i: a.ceilMode ? 1 : 0 },
+        count_include_pad: { i: a.countIncludePad ? 1 : 0 },
+      }),
   }),
 );
 

@@ -3,7 +3,7 @@ import { defineOp } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, options, requireRank, rule } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank, rule } from './util.js';
 import { windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -72,6 +72,14 @@ export const Conv2d = registerOp(
     spatial: ({ attrs }) => windowTransfer({ ...attrs, ceilMode: false }),
     // PyTorch's convolution backward needs the input (for dW) and the weight (a parameter, never counted).
     memory: { inplace: false, view: false, saves: { inputs: [0], output: false } },
+    onnx: ({ attrs: a }, w, [x]) =>
+      onnxNode(w, 'Conv', [x!, w.param('weight'), ...(a.bias ? [w.param('bias')] : [])], {
+        kernel_shape: { ints: a.kernel },
+        strides: { ints: a.stride },
+        pads: { ints: a.padding },
+        dilations: { ints: a.dilation },
+        group: { i: a.groups },
+      }),
   }),
 );
 

@@ -2,7 +2,10 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, num } from '../ir/schema.js';
-import { type NameOrOptions, options } from './util.js';
+import { type NameOrOptions, onnxNode, options } from './util.js';
+
+/** TensorProto.DataType BOOL: Dropout's training_mode input is a bool scalar. */
+const ONNX_BOOL = 9;
 
 /**
  * Dropout with probability p. The identity at inference (0 FLOPs); in training it keeps a mask of
@@ -27,6 +30,15 @@ export const Dropout = registerOp(
         output: false,
         extra: ({ output }) => [{ what: 'mask', shape: output, dtype: 'bool' }],
       },
+    },
+    onnx({ attrs: a }, w, [x]) {
+      if (w.mode === 'infer') return x!;
+      const ratio = w.constant([a.p], [], 'float32');
+      const training = onnxNode(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: ONNX_BOOL } });
+      // The mask output is what backward multiplies by; onnxruntime draws it from its own seeded stream.
+      const [y, mask] = w.node('Dropout', [x!, ratio, training], {}, 2);
+      w.save('mask', mask!);
+      return y!;
     },
   }),
 );

@@ -1,7 +1,7 @@
 import type { Tensor } from '../ir/builder.js';
 import { defineOp, GLOBAL, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
-import { type NameOrOptions, options, rule } from './util.js';
+import { type NameOrOptions, onnxNode, options, rule } from './util.js';
 
 /** [N, C, H, W] -> [N, C*H*W], torch.flatten(x, 1). A view: no FLOPs, no new bytes. */
 export const Flatten = registerOp(
@@ -19,6 +19,7 @@ export const Flatten = registerOp(
     flops: () => 0,
     spatial: () => GLOBAL,
     memory: { inplace: false, view: true, saves: SAVES_NOTHING },
+    onnx: (_, w, [x]) => onnxNode(w, 'Flatten', [x!], { axis: { i: 1 } }),
   }),
 );
 

@@ -22,5 +22,7 @@ export const Input = registerOp(
     flops: () => 0,
     spatial: () => IDENTITY,
     memory: { inplace: false, view: false, saves: SAVES_NOTHING },
+    // The fed tensor is the graph's input itself.
+    onnx: (_, __, [fed]) => fed!,
   }),
 );

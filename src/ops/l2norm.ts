@@ -3,7 +3,7 @@ import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, num } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, options, requireRank } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
 
 /**
  * L2 normalisation over channels at every position, y = x / sqrt(sum_c x^2 + eps), optionally
@@ -54,6 +54,18 @@ export const L2Norm = registerOp(
           { what: 'norm', shape: [output[0]!, 1, output[2]!, output[3]!], dtype: 'float32' },
         ],
       },
+    },
+    onnx({ attrs: a, inputs: [shape] }, w, [x]) {
+      const sumSquares = onnxNode(w, 'ReduceSumSquare', [x!], { axes: { ints: [1] }, keepdims: { i: 1 } });
+      const norm = onnxNode(w, 'Sqrt', [
+        onnxNode(w, 'Add', [sumSquares, w.constant([a.eps], [], 'float32')]),
+      ]);
+      w.save('norm', norm);
+      const y = onnxNode(w, 'Div', [x!, norm]);
+      if (!a.scale) return y;
+      const c = shape![1]!;
+      const scale = onnxNode(w, 'Reshape', [w.param('weight'), w.constant([1, c, 1, 1], [4], 'int64')]);
+      return onnxNode(w, 'Mul', [y, scale]);
     },
   }),
 );

@@ -2,7 +2,7 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, GLOBAL } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int } from '../ir/schema.js';
-import { type NameOrOptions, options, requireRank } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
 
 /**
  * Fully connected layer, PyTorch's Linear on [N, F]: weight [out, F]. MACs = N * F * out;
@@ -47,6 +47,10 @@ export const Linear = registerOp(
     flops: ({ attrs: a, inputs: [x] }) => 2 * x![0]! * x![1]! * a.out + (a.bias ? x![0]! * a.out : 0),
     spatial: () => GLOBAL,
     memory: { inplace: false, view: false, saves: { inputs: [0], output: false } },
+    onnx: ({ attrs: a }, w, [x]) =>
+      onnxNode(w, 'Gemm', [x!, w.param('weight'), ...(a.bias ? [w.param('bias')] : [])], {
+        transB: { i: 1 },
+      }),
   }),
 );
 

@@ -3,7 +3,7 @@ import { defineOp } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, options, requireRank, rule } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank, rule } from './util.js';
 import { windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -46,6 +46,20 @@ export const MaxPool2d = registerOp(
         output: false,
         extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }],
       },
+    },
+    onnx({ attrs: a }, w, [x]) {
+      const attrs = {
+        kernel_shape: { ints: a.kernel },
+        strides: { ints: a.stride },
+        pads: { ints: a.padding },
+        dilations: { ints: a.dilation },
+        ceil_mode: { i: a.ceilMode ? 1 : 0 },
+      };
+      if (w.mode === 'infer') return onnxNode(w, 'MaxPool', [x!], attrs);
+      // Training also takes the argmax Indices (flat over N*C*H*W) that backward scatters into.
+      const [y, indices] = w.node('MaxPool', [x!], attrs, 2);
+      w.save('indices', indices!);
+      return y!;
     },
   }),
 );

@@ -1,4 +1,4 @@
-import { defineOp, IDENTITY, type OpDef, type SaveDeclaration } from '../ir/op.js';
+import { defineOp, IDENTITY, type OnnxWriter, type OpDef, type SaveDeclaration } from '../ir/op.js';
 import type { Schema } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
 
@@ -12,6 +12,8 @@ export function pointwiseOp(spec: {
   summary: string;
   flopsPerElement: number;
   saves: SaveDeclaration<Record<string, never>>;
+  /** The ONNX lowering of y = f(x). */
+  onnx: (w: OnnxWriter, x: string) => string;
 }): OpDef<Schema> {
   return defineOp({
     kind: spec.kind,
@@ -24,5 +26,6 @@ export function pointwiseOp(spec: {
     flops: ({ output }) => spec.flopsPerElement * numel(output),
     spatial: () => IDENTITY,
     memory: { inplace: true, view: false, saves: spec.saves },
+    onnx: (_, w, [x]) => spec.onnx(w, x!),
   });
 }

@@ -1,5 +1,6 @@
 import type { ApplyOptions } from '../ir/builder.js';
 import { RuleError } from '../ir/errors.js';
+import type { OnnxAttr, OnnxWriter } from '../ir/op.js';
 import { numel, type Shape } from '../ir/shape.js';
 
 /** Builder helpers take a node name or full options. */
@@ -18,3 +19,11 @@ export const requireRank = (shape: Shape, rank: number, what = 'input'): void =>
   );
 
 export const elements = numel;
+
+/** Emit one single-output ONNX node and return its output's name: most ops lower to exactly one. */
+export const onnxNode = (
+  w: OnnxWriter,
+  opType: string,
+  inputs: readonly string[],
+  attrs?: Readonly<Record<string, OnnxAttr>>,
+): string => w.node(opType, inputs, attrs)[0]!;

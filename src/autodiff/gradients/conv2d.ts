@@ -1,57 +1,128 @@
+import type { OnnxWriter } from '../../ir/op.js';
 import { Conv2d } from '../../ops/conv2d.js';
 import { registerGradient } from '../gradient.js';
-import { one, reduceSum, reshape, slice, transpose, transposedFit } from '../onnx_ops.js';
+import { ints, one, padZeros, reduceSum, reshape, transpose, transposedFit } from '../onnx_ops.js';
+
+type ConvAttrs = Parameters<typeof Conv2d.inferShape>[1];
 
 /**
- * Convolution backward.
- * dX = ConvTranspose(dY, W) with the forward's strides, pads, dilations and groups.
- * dW = a convolution of the input with dY: with the batch folded into channels and groups kept,
- *   Conv(X as [C/g, g*N, H, W], dY as [O, N, Ho, Wo], strides = dilation, dilations = stride,
- *   group = g) gives [C/g, O, kh', kw'], cropped to the kernel and transposed to [O, C/g, kh, kw].
- *   Grouped and depthwise convolutions cost only their own blocks (no C x O product).
- * db = sum of dY over N, H, W.
+ * The weight in the layout of the convolution that computes dX: for each group, [O/g, C/g] becomes
+ * [C/g, O/g], and the kernel is flipped in both spatial axes.
  */
-registerGradient({
-  op: Conv2d,
-  backward({ attrs: a, inputs: [xShape], output, saved, dy }, w) {
-    const [n, c, h, wd] = xShape as [number, number, number, number];
-    const [, , ho, wo] = output as [number, number, number, number];
-    const g = a.groups;
-    const weight = w.param('weight');
-    const [pt, pl, pb, pr] = a.padding;
-    const dilated = [a.dilation[0] * (a.kernel[0] - 1) + 1, a.dilation[1] * (a.kernel[1] - 1) + 1] as const;
-    const fitH = transposedFit(h, ho, a.stride[0], dilated[0], pt);
-    const fitW = transposedFit(wd, wo, a.stride[1], dilated[1], pl);
-    const dx = one(w, 'ConvTranspose', [dy, weight], {
-      strides: { ints: a.stride },
+function flippedTransposed(
+  w: OnnxWriter,
+  weight: string,
+  o: number,
+  cg: number,
+  g: number,
+  a: ConvAttrs,
+): string {
+  const [kh, kw] = a.kernel;
+  const og = o / g;
+  const swapped = reshape(w, transpose(w, reshape(w, weight, [g, og, cg, kh, kw]), [0, 2, 1, 3, 4]), [
+    g * cg,
+    og,
+    kh,
+    kw,
+  ]);
+  const big = 2 ** 31;
+  return one(w, 'Slice', [
+    swapped,
+    ints(w, [-1, -1]),
+    ints(w, [-big, -big]),
+    ints(w, [2, 3]),
+    ints(w, [-1, -1]),
+  ]);
+}
+
+/**
+ * dX. With stride 1 it is an ordinary convolution of dY with the flipped, transposed kernel and
+ * padding d(k-1) - p, which onnxruntime runs as fast as the forward; strided convolutions use
+ * ConvTranspose, with pads and output padding that restore the input's exact size.
+ */
+function inputGradient(
+  w: OnnxWriter,
+  dy: string,
+  x: readonly number[],
+  y: readonly number[],
+  a: ConvAttrs,
+): string {
+  const [, c, h, wd] = x as [number, number, number, number];
+  const [, o, ho, wo] = y as [number, number, number, number];
+  const g = a.groups;
+  const [pt, pl, pb, pr] = a.padding;
+  const reach = [a.dilation[0] * (a.kernel[0] - 1), a.dilation[1] * (a.kernel[1] - 1)] as const;
+  const pads = [reach[0] - pt, reach[1] - pl, reach[0] - pb, reach[1] - pr];
+  if (a.stride[0] === 1 && a.stride[1] === 1 && pads.every((p) => p >= 0)) {
+    return one(w, 'Conv', [dy, flippedTransposed(w, w.param('weight'), o, c / g, g, a)], {
       dilations: { ints: a.dilation },
       group: { i: g },
-      pads: { ints: [pt, pl, fitH.padEnd, fitW.padEnd] },
-      output_padding: { ints: [fitH.outputPadding, fitW.outputPadding] },
+      pads: { ints: pads },
     });
+  }
+  const fitH = transposedFit(h, ho, a.stride[0], reach[0] + 1, pt);
+  const fitW = transposedFit(wd, wo, a.stride[1], reach[1] + 1, pl);
+  return one(w, 'ConvTranspose', [dy, w.param('weight')], {
+    strides: { ints: a.stride },
+    dilations: { ints: a.dilation },
+    group: { i: g },
+    pads: { ints: [pt, pl, fitH.padEnd, fitW.padEnd] },
+    output_padding: { ints: [fitH.outputPadding, fitW.outputPadding] },
+  });
+}
 
-    const x = saved.inputs[0]!;
-    const cg = c / g;
-    const xFolded =
-      g === 1
-        ? transpose(w, x, [1, 0, 2, 3])
-        : reshape(w, transpose(w, reshape(w, x, [n, g, cg, h, wd]), [2, 1, 0, 3, 4]), [cg, g * n, h, wd]);
-    const dyT = transpose(w, dy, [1, 0, 2, 3]);
-    let dw = one(w, 'Conv', [xFolded, dyT], {
-      strides: { ints: a.dilation },
-      dilations: { ints: a.stride },
-      group: { i: g },
-      pads: { ints: [pt, pl, pb, pr] },
-    });
-    const reachH = Math.floor((h + pt + pb - a.stride[0] * (ho - 1) - 1) / a.dilation[0]) + 1;
-    const reachW = Math.floor((wd + pl + pr - a.stride[1] * (wo - 1) - 1) / a.dilation[1]) + 1;
-    if (reachH > a.kernel[0] || reachW > a.kernel[1])
-      dw = slice(w, dw, [2, 3], [0, 0], [a.kernel[0], a.kernel[1]]);
-    dw = transpose(w, dw, [1, 0, 2, 3]);
+/**
+ * dW as a matrix product: the input's patches [N, C*kh*kw, Ho*Wo] (one strided Slice per kernel
+ * tap) times dY's [N, Ho*Wo, O], summed over the batch; per group for grouped and depthwise convs.
+ * The same multiply-accumulates as the forward, at GEMM speed.
+ */
+function weightGradient(
+  w: OnnxWriter,
+  x: string,
+  dy: string,
+  xs: readonly number[],
+  ys: readonly number[],
+  a: ConvAttrs,
+) {
+  const [n, c, h, wd] = xs as [number, number, number, number];
+  const [, o, ho, wo] = ys as [number, number, number, number];
+  const [kh, kw] = a.kernel;
+  const g = a.groups;
+  const [cg, og, taps, positions] = [c / g, o / g, kh * kw, ho * wo];
+  const [pt, pl, pb, pr] = a.padding;
+  const padded = pt + pl + pb + pr > 0 ? padZeros(w, x, [0, 0, pt, pl], [0, 0, pb, pr]) : x;
+  const trivial = taps === 1 && a.stride[0] === 1 && a.stride[1] === 1 && ho === h && wo === wd;
+  const d = transpose(w, reshape(w, dy, [n, g, og, positions]), [0, 1, 3, 2]);
+  // Per kernel tap, the strided window of the input it saw, times dY: [N, g, C/g, O/g].
+  const tap = (i: number, j: number) => {
+    const [r, s] = [i * a.dilation[0], j * a.dilation[1]];
+    const window = trivial
+      ? padded
+      : one(w, 'Slice', [
+          padded,
+          ints(w, [r, s]),
+          ints(w, [r + a.stride[0] * (ho - 1) + 1, s + a.stride[1] * (wo - 1) + 1]),
+          ints(w, [2, 3]),
+          ints(w, a.stride),
+        ]);
+    const product = one(w, 'MatMul', [reshape(w, window, [n, g, cg, positions]), d]);
+    return taps === 1 ? product : one(w, 'Unsqueeze', [product, ints(w, [4])]);
+  };
+  const products = Array.from({ length: taps }, (_, t) => tap(Math.floor(t / kw), t % kw));
+  const stacked = taps === 1 ? products[0]! : one(w, 'Concat', products, { axis: { i: 4 } });
+  // [g, C/g, O/g, taps] -> [O, C/g, kh, kw]
+  const summed = reduceSum(w, taps === 1 ? reshape(w, stacked, [n, g, cg, og, 1]) : stacked, [0], false);
+  return reshape(w, transpose(w, summed, [0, 2, 1, 3]), [o, cg, kh, kw]);
+}
 
-    return {
-      inputs: [dx],
-      params: { weight: dw, ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}) },
-    };
-  },
+/** Convolution backward: dX, dW (see above) and db = the sum of dY over N, H and W. */
+registerGradient({
+  op: Conv2d,
+  backward: ({ attrs: a, inputs: [x], output, saved, dy }, w) => ({
+    inputs: [inputGradient(w, dy, x!, output, a)],
+    params: {
+      weight: weightGradient(w, saved.inputs[0]!, dy, x!, output, a),
+      ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}),
+    },
+  }),
 });

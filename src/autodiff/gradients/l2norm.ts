@@ -9,7 +9,7 @@ import { div, mul, reduceSum, reshape, sub } from '../onnx_ops.js';
 registerGradient({
   op: L2Norm,
   backward({ attrs: a, inputs: [xShape], saved, dy }, w) {
-    const norm = saved.extra['norm']!;
+    const norm = saved.extra('norm');
     const y = div(w, saved.inputs[0]!, norm);
     const c = xShape![1]!;
     const g = a.scale ? mul(w, dy, reshape(w, w.param('weight'), [1, c, 1, 1])) : dy;

@@ -14,7 +14,7 @@ registerGradient({
     const flat = one(
       w,
       'ScatterElements',
-      [zeros, reshape(w, saved.extra['indices']!, [-1]), reshape(w, dy, [-1])],
+      [zeros, reshape(w, saved.extra('indices'), [-1]), reshape(w, dy, [-1])],
       {
         axis: { i: 0 },
         reduction: { s: 'add' },

@@ -1,0 +1,219 @@
+/**
+ * Inference speed, side by side on this machine: convlab's own ONNX export run by onnxruntime,
+ * onnxruntime on PyTorch's export of the same torchvision model (torch.onnx.export), and PyTorch
+ * itself (eval mode), with the same batch and thread count. Prints images/s and the ratios.
+ *
+ *   npx tsx bench/infer.ts                      # resnet50 at batch 8, mobilenet_v2 at batch 32
+ *   npx tsx bench/infer.ts resnet18:16 googlenet:8 [--threads 2] [--seconds 60] [--json]
+ *
+ * The three engines take turns, about a second of batches each, for --seconds: whatever else the
+ * machine does then falls on all three alike. Each figure is the median over every timed batch of its
+ * engine; 'best' also compares the two onnxruntime sessions' fastest batches. PyTorch runs in
+ * Debian's /usr/bin/python3 (bench/torch_infer.py --serve), which also writes PyTorch's export.
+ */
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { median, randomBatch } from '../src/cli/bench.js';
+import { buildModel, getModel, resolveGraph } from '../src/index.js';
+import { exportOnnx } from '../src/onnx/export.js';
+import { defaultThreads, floatTensor, openSession } from '../src/runtime/session.js';
+import { openPeer } from './ort_peer.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+interface Row {
+  model: string;
+  batch: number;
+  threads: number;
+  /** images/s */
+  convlab: number;
+  ortOnTorchExport: number;
+  pytorch: number;
+  gflopsConvlab: number;
+  convlabOverPytorch: number;
+  convlabOverOrtOnTorchExport: number;
+  /** convlab / ort(torch export) from each session's fastest batch. */
+  bestRunRatio: number;
+  /** Timed batches of each engine. */
+  runs: number;
+}
+
+/** PyTorch timing batches on request (torch_infer.py --serve). */
+class TorchPeer {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async start(args: string[]): Promise<TorchPeer> {
+    const child = spawn(PYTHON, [join(here, 'torch_infer.py'), ...args, '--serve']);
+    child.stderr.pipe(process.stderr);
+    const peer = new TorchPeer(child);
+    const first = await peer.lines.next();
+    if (first.value !== 'ready') throw new Error(`torch_infer.py did not start: ${first.value}`);
+    return peer;
+  }
+
+  async time(batches: number): Promise<number[]> {
+    this.child.stdin.write(`${batches}\n`);
+    const line = await this.lines.next();
+    return JSON.parse(line.value as string) as number[];
+  }
+
+  stop(): void {
+    this.child.stdin.end('\n');
+  }
+}
+
+async function compare(
+  model: string,
+  batch: number,
+  threads: number,
+  seconds: number,
+  dir: string,
+): Promise<Row> {
+  const entry = getModel(model);
+  const shape = [batch, ...entry.input];
+  const file = join(dir, `${model}.onnx`);
+  const torchArgs = [
+    model,
+    '--batch',
+    String(batch),
+    '--input',
+    entry.input.join('x'),
+    '--threads',
+    String(threads),
+  ];
+  process.stderr.write(`${model} b${batch}: torch.onnx.export...\n`);
+  execFileSync(
+    PYTHON,
+    [join(here, 'torch_infer.py'), ...torchArgs, '--export', file, '--runs', '1', '--warmup', '0'],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+
+  process.stderr.write(
+    `${model} b${batch}: convlab, onnxruntime on PyTorch's export, PyTorch, in turns...\n`,
+  );
+  const r = resolveGraph(buildModel(model), { batch });
+  const macs = r.nodes.reduce((s, n) => s + (n.inference ? n.macs : 0), 0);
+  const ours = await openSession(exportOnnx(r, { mode: 'infer' }), { threads });
+  const peer = await openPeer(file, threads);
+  const torch = await TorchPeer.start(torchArgs);
+  const x = randomBatch(shape);
+  const feedsOurs = { [ours.inputNames[0]!]: floatTensor(x, shape) };
+  const feedsPeer = { [peer.inputNames[0]!]: floatTensor(x, shape) };
+  const timed = async (run: () => Promise<unknown>, batches: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < batches; i++) {
+      const t = performance.now();
+      await run();
+      out.push(performance.now() - t);
+    }
+    return out;
+  };
+  const engines = [
+    { times: [] as number[], run: (k: number) => timed(() => ours.run(feedsOurs), k) },
+    { times: [] as number[], run: (k: number) => timed(() => peer.run(feedsPeer), k) },
+    { times: [] as number[], run: (k: number) => torch.time(k) },
+  ];
+  // Warm up, then about a second of batches per engine per turn.
+  const perTurn = [1, 1, 1];
+  for (const [i, e] of engines.entries()) {
+    await e.run(2);
+    perTurn[i] = Math.max(1, Math.round(1000 / median(await e.run(1))));
+  }
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000 || engines[0]!.times.length < 10) {
+    for (const [i, e] of engines.entries()) e.times.push(...(await e.run(perTurn[i]!)));
+  }
+  torch.stop();
+  await ours.release();
+  await peer.release();
+
+  const [convlab, ortOnTorchExport, pytorch] = engines.map((e) => batch / (median(e.times) / 1000)) as [
+    number,
+    number,
+    number,
+  ];
+  return {
+    model,
+    batch,
+    threads,
+    convlab,
+    ortOnTorchExport,
+    pytorch,
+    gflopsConvlab: (2 * macs * convlab) / batch / 1e9,
+    convlabOverPytorch: convlab / pytorch,
+    convlabOverOrtOnTorchExport: convlab / ortOnTorchExport,
+    bestRunRatio: Math.min(...engines[1]!.times) / Math.min(...engines[0]!.times),
+    runs: engines[0]!.times.length,
+  };
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    threads: { type: 'string' },
+    seconds: { type: 'string', default: '60' },
+    json: { type: 'boolean' },
+  },
+});
+const jobs = (positionals.length ? positionals : ['resnet50:8', 'mobilenet_v2:32']).map((j) => {
+  const [model, batch] = j.split(':');
+  return { model: model!, batch: Number(batch ?? 1) };
+});
+const threads = values.threads ? Number(values.threads) : defaultThreads();
+const dir = mkdtempSync(join(tmpdir(), 'convlab-bench-'));
+const rows: Row[] = [];
+try {
+  for (const { model, batch } of jobs)
+    rows.push(await compare(model, batch, threads, Number(values.seconds), dir));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+if (values.json) {
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+} else {
+  const f = (x: number) => x.toFixed(1);
+  const header = [
+    'model',
+    'batch',
+    'threads',
+    'convlab img/s',
+    'ort(torch export) img/s',
+    'PyTorch img/s',
+    'convlab GFLOP/s',
+    'vs PyTorch',
+    'vs ort(torch export)',
+    'best',
+  ];
+  const lines = rows.map((r) => [
+    r.model,
+    String(r.batch),
+    String(r.threads),
+    f(r.convlab),
+    f(r.ortOnTorchExport),
+    f(r.pytorch),
+    f(r.gflopsConvlab),
+    `${r.convlabOverPytorch.toFixed(2)}x`,
+    `${r.convlabOverOrtOnTorchExport.toFixed(2)}x`,
+    `${r.bestRunRatio.toFixed(2)}x`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  for (const l of [header, ...lines])
+    process.stdout.write(
+      `${l.map((c, i) => (i ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}\n`,
+    );
+  process.stdout.write(
+    'GFLOP/s: 2 x conv/linear MACs per second. best: convlab / ort(torch export) on their fastest batches.\n',
+  );
+}

@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, imagenetTensor } from '../data/imagenet.js';
+import { ConvlabError } from '../ir/errors.js';
+import { inputShape } from '../ir/graph.js';
+import { resolveGraph } from '../ir/resolve.js';
+import { formatShape } from '../ir/shape.js';
+import { exportOnnx } from '../onnx/export.js';
+import { Rng } from '../runtime/init.js';
+import { readSafetensorsFile } from '../runtime/safetensors.js';
+import { openSession, runBatch } from '../runtime/session.js';
+import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
+import type { Command } from './command.js';
+import { json, table } from './format.js';
+import { loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
+
+function readImage(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConvlabError(
+      `cannot read image '${path}': ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`,
+    );
+  }
+}
+
+export interface Prediction {
+  readonly rank: number;
+  readonly index: number;
+  /** The ImageNet class name for a 1000-class model; absent otherwise. */
+  readonly label?: string;
+  readonly probability: number;
+  readonly logit: number;
+}
+
+/** Softmax over one row of logits, then the k most probable classes (ties: lower index first). */
+export function topK(logits: ArrayLike<number>, k: number, labels?: readonly string[]): Prediction[] {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const order = Array.from({ length: logits.length }, (_, i) => i).sort(
+    (a, b) => logits[b]! - logits[a]! || a - b,
+  );
+  return order.slice(0, k).map((index, rank) => ({
+    rank: rank + 1,
+    index,
+    ...(labels ? { label: labels[index]! } : {}),
+    probability: Math.exp(logits[index]! - max) / sum,
+    logit: logits[index]!,
+  }));
+}
+
+/** `--mean 0.5,0.5,0.5`: three numbers, one per RGB channel. */
+function perChannel(
+  value: string | undefined,
+  option: string,
+  fallback: readonly number[],
+): readonly number[] {
+  if (value === undefined) return fallback;
+  const parts = value.split(',').map(Number);
+  if (
+    parts.length !== 3 ||
+    !parts.every(Number.isFinite) ||
+    (option === 'std' && !parts.every((p) => p > 0))
+  ) {
+    throw new ConvlabError(
+      `--${option} must be three ${option === 'std' ? 'positive ' : ''}numbers R,G,B (e.g. 0.5,0.5,0.5), got '${value}'`,
+    );
+  }
+  return parts;
+}
+
+export const run: Command = {
+  name: 'run',
+  usage:
+    'convlab run MODEL --weights FILE.safetensors (--image FILE | --random) [--topk K] [--seed S] [--mean R,G,B] [--std R,G,B] [--input CxHxW] [--classes K] [--no-aux] [--json]',
+  // torchvision's own googlenet and inception_v3 checkpoints were trained on (x - 0.5) / 0.5 (their
+  // transform_input converts inside the model, which convlab's graphs do not): --mean and --std 0.5,0.5,0.5.
+  summary:
+    'classify an image (torchvision ImageNet preprocessing; --mean/--std override its normalisation) or a seeded random input',
+  options: {
+    input: MODEL_OPTIONS.input,
+    classes: MODEL_OPTIONS.classes,
+    'no-aux': MODEL_OPTIONS['no-aux'],
+    json: MODEL_OPTIONS.json,
+    weights: { type: 'string' },
+    image: { type: 'string' },
+    random: { type: 'boolean' },
+    topk: { type: 'string' },
+    seed: { type: 'string' },
+    mean: { type: 'string' },
+    std: { type: 'string' },
+  },
+  positionals: [1, 1],
+  async run([model], values, io) {
+    const weightsPath = values['weights'] as string | undefined;
+    const imagePath = values['image'] as string | undefined;
+    if (!weightsPath) {
+      throw new ConvlabError(
+        '--weights FILE.safetensors is required (tools/torch_to_safetensors.py converts a torchvision checkpoint)',
+      );
+    }
+    if ((imagePath === undefined) === (values['random'] !== true)) {
+      throw new ConvlabError('give exactly one of --image FILE and --random');
+    }
+    const k = positiveInt(values['topk'] as string | undefined, 'topk', 5);
+    const seedText = (values['seed'] as string | undefined) ?? '0';
+    if (!/^\d{1,15}$/.test(seedText))
+      throw new ConvlabError(`--seed must be an integer >= 0, got '${seedText}'`);
+    const seed = Number(seedText);
+    const mean = perChannel(values['mean'] as string | undefined, 'mean', IMAGENET_MEAN);
+    const std = perChannel(values['std'] as string | undefined, 'std', IMAGENET_STD);
+
+    const file = readSafetensorsFile(weightsPath);
+    const graph = fitAuxHeads(loadModel(model!, values), file.tensors);
+    const shape = inputShape(graph);
+    const r = resolveGraph(graph, { batch: 1 });
+    const weights = matchWeights(r, file.tensors, `weights '${weightsPath}'`);
+
+    let x: Float32Array;
+    if (imagePath !== undefined) {
+      x = await imagenetTensor(readImage(imagePath), shape, { source: `image '${imagePath}'`, mean, std });
+    } else {
+      const rng = new Rng(seed, 'input');
+      x = Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, () => rng.normal());
+    }
+
+    const session = await openSession(exportOnnx(r, { mode: 'infer', weights }));
+    const outputs = await runBatch(session, x, [1, ...shape]);
+    await session.release();
+    const [logits] = [...outputs.values()];
+    if (logits?.shape.length !== 2) {
+      throw new ConvlabError(
+        `run needs a classifier whose output is [N, classes]; '${graph.name}' outputs ${logits ? formatShape(logits.shape) : 'nothing'}`,
+      );
+    }
+    if (!logits.data.every(Number.isFinite)) {
+      throw new ConvlabError(
+        `'${graph.name}' computed non-finite logits (NaN or infinity); check the weights`,
+        1,
+      );
+    }
+    const classes = logits.shape[1]!;
+    const labels = classes === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : undefined;
+    const top = topK(logits.data, Math.min(k, classes), labels);
+
+    const report = {
+      model: graph.name,
+      weights: weightsPath,
+      input: [1, ...shape],
+      ...(imagePath !== undefined ? { image: imagePath, normalise: { mean, std } } : { random: { seed } }),
+      classes,
+      top,
+    };
+    if (values['json']) {
+      io.stdout(json(report));
+      return 0;
+    }
+    io.stdout(
+      [
+        `${graph.name} on ${imagePath ?? `a random input (seed ${seed})`}, weights ${weightsPath}, input ${formatShape(report.input)}`,
+        '',
+        table(
+          ['rank', 'class', ...(labels ? ['name'] : []), 'probability'],
+          top.map((p) => [
+            String(p.rank),
+            String(p.index),
+            ...(labels ? [p.label!] : []),
+            `${(100 * p.probability).toFixed(2)}%`,
+          ]),
+          ['right', 'right', ...(labels ? ['left' as const] : []), 'right'],
+        ),
+      ].join('\n'),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,136 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Rng } from '../../src/runtime/init.js';
+import { hostTensor, readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.js';
+import { TrainingSession } from '../../src/train/step.js';
+import { buildModel } from '../../src/zoo/index.js';
+import { ROOT } from '../helpers.js';
+
+/**
+ * One full training step (train-mode forward, cross-entropy, backward, SGD with momentum and
+ * weight decay) equals PyTorch's on the same weights and data: the loss, every updated weight and
+ * every running statistic, to 1e-4 relative (max abs difference / max abs value).
+ *
+ * PyTorch computes the reference step in float64. Two float32 implementations differ by their own
+ * rounding: BatchNorm's backward cancels catastrophically where a map is tiny (resnet18's layer4
+ * at 2x2 after global pooling), and PyTorch 1.13's float32 step lands up to 5e-3 from the exact
+ * one there while convlab's stays within 2e-4 (measured). Against the exact step, each is judged
+ * by its own error.
+ */
+const python = '/usr/bin/python3';
+const hasTorch = await promisify(execFile)(python, ['-c', 'import torch, torchvision'])
+  .then(() => true)
+  .catch(() => false);
+const dir = mkdtempSync(join(tmpdir(), 'convlab-step-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const BATCH = 8;
+const SIZE = 32;
+const SGD = { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
+
+async function compare(model: string) {
+  const graph = buildModel(model, { input: [3, SIZE, SIZE], classes: 10 });
+  const session = await TrainingSession.create(
+    graph,
+    {
+      batch: BATCH,
+      optimizer: { kind: 'sgd', momentum: SGD.momentum, nesterov: false, weightDecay: SGD.weightDecay },
+    },
+    { seed: 7 },
+  );
+  const before = session.snapshot();
+  const modelState = session.graph.state.filter((s) => s.kind !== 'optimizer');
+  const state = join(dir, `${model}.state.safetensors`);
+  writeFileSync(
+    state,
+    writeSafetensors(modelState.map((s) => [s.name, hostTensor(before.get(s.name)!, s.shape)] as const)),
+  );
+  const rng = new Rng(11, 'batch');
+  const images = Float32Array.from({ length: BATCH * 3 * SIZE * SIZE }, () => rng.uniform() * 2 - 1);
+  const labels = Int32Array.from({ length: BATCH }, (_, i) => (i * 3) % 10);
+  const batch = join(dir, `${model}.batch.safetensors`);
+  writeFileSync(
+    batch,
+    writeSafetensors([
+      ['input', { dtype: 'float32', shape: [BATCH, 3, SIZE, SIZE], data: images }],
+      ['labels', { dtype: 'int64', shape: [BATCH], data: BigInt64Array.from(labels, (l) => BigInt(l)) }],
+    ]),
+  );
+  const out = join(dir, `${model}.torch.safetensors`);
+  await promisify(execFile)(python, [
+    join(ROOT, 'tools', 'train_step_fixture.py'),
+    model,
+    '--classes',
+    '10',
+    '--state',
+    state,
+    '--batch',
+    batch,
+    '--out',
+    out,
+    '--lr',
+    String(SGD.lr),
+    '--momentum',
+    String(SGD.momentum),
+    '--weight-decay',
+    String(SGD.weightDecay),
+    '--double',
+  ]);
+  const torch = readSafetensors(readFileSync(out));
+
+  // `before` views onnxruntime's buffers, which the step replaces: copy the weights first.
+  const initial = new Map([...before].map(([k, v]) => [k, v.slice()]));
+  const result = await session.step(
+    new ort.Tensor('float32', images, [BATCH, 3, SIZE, SIZE]),
+    labels,
+    SGD.lr,
+    1,
+  );
+  const after = session.snapshot();
+  await session.release();
+
+  const relative = (ours: ArrayLike<number>, ref: ArrayLike<number>) => {
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < ref.length; i++) {
+      diff = Math.max(diff, Math.abs(ours[i]! - ref[i]!));
+      scale = Math.max(scale, Math.abs(ref[i]!));
+    }
+    return diff / Math.max(scale, 1e-12);
+  };
+  const lossRef = (torch.get('loss')!.data as Float32Array)[0]!;
+  expect(Math.abs(result.loss - lossRef) / Math.abs(lossRef)).toBeLessThan(1e-4);
+  let checked = 0;
+  for (const s of modelState) {
+    const ref = torch.get(s.name)!;
+    if (s.dtype === 'int64') {
+      expect(after.get(s.name), s.name).toEqual(ref.data);
+      continue;
+    }
+    const ours = after.get(s.name) as Float32Array;
+    expect(relative(ours, ref.data as Float32Array), s.name).toBeLessThan(1e-4);
+    // The update itself (w' - w), a much stricter test of the gradient than the weight is.
+    if (s.kind === 'param') {
+      const w0 = initial.get(s.name) as Float32Array;
+      const ourStep = ours.map((v, i) => v - w0[i]!);
+      const refStep = (ref.data as Float32Array).map((v, i) => v - w0[i]!);
+      expect(relative(ourStep, refStep), `${s.name} update`).toBeLessThan(2e-3);
+    }
+    checked++;
+  }
+  return checked;
+}
+
+describe.skipIf(!hasTorch)('one training step equals PyTorch (Debian python3-torch)', () => {
+  it('resnet18', async () => {
+    expect(await compare('resnet18')).toBeGreaterThan(100);
+  }, 300_000);
+  it('densenet121', async () => {
+    expect(await compare('densenet121')).toBeGreaterThan(600);
+  }, 300_000);
+});

@@ -1,0 +1,159 @@
+import { type ReactNode, useEffect, useMemo, useState } from 'react';
+import { compact, dims } from '../format.js';
+import { CATEGORY_STYLE, categoryOf, describeNode } from '../graph/describe.js';
+import { blockTotals, type blockTree, type Folded } from '../graph/fold.js';
+import { type BoxView, type FrameView, GraphView } from '../graph/GraphView.js';
+import { type Layout, labelsFit, layout, NODE_HEIGHT, textWidth } from '../graph/layout.js';
+import type { Analysis } from '../lab.js';
+import { DESC_FONT, local, NAME_FONT } from './common.js';
+
+export function GraphPane({
+  analysis,
+  folded,
+  tree,
+  selected,
+  onSelect,
+  onToggle,
+  toolbar,
+}: {
+  analysis: Analysis;
+  folded: Folded;
+  tree: ReturnType<typeof blockTree>;
+  selected: string | null;
+  onSelect: (id: string) => void;
+  onToggle: (block: string) => void;
+  toolbar: ReactNode;
+}) {
+  const r = analysis.resolved;
+  const [result, setResult] = useState<{ folded: Folded; layout: Layout } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [zoom, setZoom] = useState<number | null>(null);
+  const [paneWidth, setPaneWidth] = useState(800);
+
+  const { boxes, frames } = useMemo(() => {
+    const boxes = new Map<string, BoxView>();
+    for (const item of folded.items) {
+      const n = r.nodes[item.node]!;
+      if (item.kind === 'block') {
+        const b = tree.blocks.get(item.id)!;
+        const t = blockTotals(r, b);
+        const style = CATEGORY_STYLE.compute;
+        boxes.set(item.id, {
+          id: item.id,
+          kind: 'block',
+          title: local(item.id, item.container),
+          subtitle: `${b.type} · ${compact(t.params)} params · ${b.nodes.length} ops`,
+          fill: '#f7f9ff',
+          stroke: style.stroke,
+          dashed: !n.inference,
+        });
+      } else {
+        const style = CATEGORY_STYLE[categoryOf(n)];
+        boxes.set(item.id, {
+          id: item.id,
+          kind: 'node',
+          title: local(item.id, item.container),
+          subtitle: describeNode(n),
+          fill: style.fill,
+          stroke: style.stroke,
+          dashed: !n.inference,
+        });
+      }
+    }
+    const frames = new Map<string, FrameView>(
+      folded.containers.map((c) => [
+        c.name,
+        { id: c.name, title: `${local(c.name, c.parent)} · ${tree.blocks.get(c.name)!.type}` },
+      ]),
+    );
+    return { boxes, frames };
+  }, [folded, r, tree]);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new `boxes` comes with every new `folded`.
+  useEffect(() => {
+    let current = true;
+    setError(null);
+    const sizeOf = (id: string) => {
+      const b = boxes.get(id)!;
+      const w = Math.max(textWidth(b.title, NAME_FONT), textWidth(b.subtitle, DESC_FONT));
+      return { width: Math.ceil(Math.max(96, w + 20 + (b.kind === 'block' ? 26 : 0))), height: NODE_HEIGHT };
+    };
+    layout(folded, sizeOf, (e) => dims(e.shape))
+      .then((l) => {
+        if (current) setResult({ folded, layout: l });
+      })
+      .catch((e: unknown) => {
+        if (current) setError(String(e));
+      });
+    return () => {
+      current = false;
+    };
+  }, [folded, boxes, frames]);
+
+  const scroller = (el: HTMLDivElement | null) => {
+    if (el && Math.abs(el.clientWidth - paneWidth) > 4) setPaneWidth(el.clientWidth);
+  };
+  // Fit the width, but never below a readable size: wider graphs scroll sideways instead.
+  const fit = result ? Math.min(1, Math.max(0.6, (paneWidth - 8) / result.layout.width)) : 1;
+  const scale = zoom ?? fit;
+  const pending = !result || result.folded !== folded;
+  const labelled = labelsFit(folded.items.length, folded.edges.length);
+
+  return (
+    <>
+      <div className="graph-toolbar">
+        {toolbar}
+        <span className="spacer" />
+        <span className="muted" style={{ fontSize: '0.8rem' }}>
+          {pending
+            ? `laying out ${folded.items.length} boxes, ${folded.edges.length} edges…`
+            : `${folded.items.length} boxes, ${folded.edges.length} edges${labelled ? '' : ' (shapes on hover)'}`}
+        </span>
+        <button type="button" aria-label="zoom out" onClick={() => setZoom(Math.max(0.2, scale / 1.25))}>
+          −
+        </button>
+        <button
+          type="button"
+          onClick={() => setZoom(zoom === null ? 1 : null)}
+          title="toggle fit to width / 100%"
+        >
+          {Math.round(scale * 100)}%
+        </button>
+        <button type="button" aria-label="zoom in" onClick={() => setZoom(Math.min(2.5, scale * 1.25))}>
+          +
+        </button>
+      </div>
+      <div className="graph-scroll" ref={scroller}>
+        {error ? <div className="error">layout failed: {error}</div> : null}
+        {result ? (
+          <GraphView
+            layout={result.layout}
+            boxes={boxes}
+            frames={frames}
+            selected={selected}
+            scale={scale}
+            onSelect={onSelect}
+            onToggle={onToggle}
+          />
+        ) : (
+          <div className="graph-status">
+            Laying out {folded.items.length} boxes and {folded.edges.length} edges…
+            {labelled ? '' : ' (all-to-all dense connections take a few seconds)'}
+          </div>
+        )}
+      </div>
+      <div
+        className="legend"
+        style={{ padding: '0.4rem 0.7rem', borderTop: '1px solid var(--line)', marginTop: 0 }}
+      >
+        {Object.entries(CATEGORY_STYLE)
+          .filter(([k]) => k !== 'input')
+          .map(([k, s]) => (
+            <span key={k} style={{ ['--swatch' as string]: s.fill, ['--swatch-border' as string]: s.stroke }}>
+              {s.label}
+            </span>
+          ))}
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,171 @@
+import { useEffect, useMemo, useState } from 'react';
+import { nearest } from '../../../src/zoo/registry.js';
+import { Stat } from '../components.js';
+import { bytes, metric, pair, thousands } from '../format.js';
+import { ancestorsOf, blockTree, defaultCollapsed, fold } from '../graph/fold.js';
+import { type Analysis, analyse, catalogue, findEntry } from '../lab.js';
+import { Details } from '../model/Details.js';
+import { GraphPane } from '../model/GraphPane.js';
+import { LayerTable } from '../model/LayerTable.js';
+import { hrefOf, Link, navigate, type Route, setQuery } from '../router.js';
+
+export function ModelPage({ route, name }: { route: Route; name: string }) {
+  const entry = findEntry(name);
+  if (!entry) {
+    return (
+      <div className="panel">
+        <h1>Unknown model '{name}'</h1>
+        <p>
+          Pick one from the <Link href="/">zoo</Link>.
+        </p>
+      </div>
+    );
+  }
+  return <ModelView key={name} analysis={analyse(name)} selectedName={route.query.get('layer')} />;
+}
+
+function ModelView({ analysis, selectedName }: { analysis: Analysis; selectedName: string | null }) {
+  const { graph, resolved: r, summary, fields, entry } = analysis;
+  const tree = useMemo(() => blockTree(graph), [graph]);
+  const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => {
+    const c = defaultCollapsed(graph, tree);
+    if (selectedName) for (const a of ancestorsOf(tree, graph, selectedName)) c.delete(a);
+    return c;
+  });
+  const selected =
+    selectedName && (tree.blocks.has(selectedName) || r.byName.has(selectedName)) ? selectedName : null;
+
+  // A selection from the URL (or a click in the table) opens the blocks around it.
+  useEffect(() => {
+    if (!selected) return;
+    const up = ancestorsOf(tree, graph, selected);
+    setCollapsed((c) => (up.some((a) => c.has(a)) ? new Set([...c].filter((b) => !up.includes(b))) : c));
+  }, [selected, tree, graph]);
+
+  const folded = useMemo(() => fold(r, tree, collapsed), [r, tree, collapsed]);
+  const shown = useMemo(() => {
+    // The box a selected name is drawn in (a node inside a closed block shows as the block).
+    if (!selected) return null;
+    const i = r.byName.get(selected)?.index;
+    return i === undefined ? selected : folded.itemOf[i]!;
+  }, [selected, r, folded]);
+
+  const select = (id: string) => setQuery({ layer: id });
+  const toggle = (block: string) =>
+    setCollapsed((c) => {
+      const next = new Set(c);
+      if (next.has(block)) next.delete(block);
+      else next.add(block);
+      return next;
+    });
+  const collapseAll = () => setCollapsed(new Set(tree.blocks.keys()));
+  const expandAll = () => setCollapsed(new Set());
+  const reset = () => setCollapsed(defaultCollapsed(graph, tree));
+
+  const totals = summary.totals;
+  const aux = graph.outputs.filter((o) => o.role === 'aux');
+  return (
+    <>
+      <div className="page-head">
+        <h1>
+          {entry.name} <span className="family">{entry.family}</span>
+        </h1>
+        <label className="field">
+          model
+          <select value={entry.name} onChange={(e) => navigate(`/model/${e.target.value}`)}>
+            <optgroup label="zoo">
+              {catalogue
+                .filter((m) => m.kind === 'zoo')
+                .map((m) => (
+                  <option key={m.name} value={m.name}>
+                    {m.name}
+                  </option>
+                ))}
+            </optgroup>
+            <optgroup label="examples">
+              {catalogue
+                .filter((m) => m.kind === 'example')
+                .map((m) => (
+                  <option key={m.name} value={m.name}>
+                    {m.name}
+                  </option>
+                ))}
+            </optgroup>
+          </select>
+        </label>
+      </div>
+      {entry.description ? <p className="lede">{entry.description}</p> : null}
+      {selectedName && !selected ? (
+        <p className="notice" data-testid="unknown-layer">
+          {entry.name} has no layer or block named <code>{selectedName}</code>; nearest:{' '}
+          {nearest(selectedName, [...tree.blocks.keys(), ...graph.nodes.map((n) => n.name)]).map((n, k) => (
+            <span key={n}>
+              {k ? ', ' : ''}
+              <Link href={hrefOf(`/model/${entry.name}`, { layer: n })}>{n}</Link>
+            </span>
+          ))}
+          .
+        </p>
+      ) : null}
+      <div className="stats" data-testid="model-stats">
+        <Stat k="parameters" v={thousands(totals.params)} testId="params" />
+        <Stat k="MACs" v={metric(totals.macs)} s={thousands(totals.macs)} />
+        <Stat k="FLOPs" v={metric(totals.flops)} />
+        <Stat k="input" v={summary.input.slice(1).join('×')} />
+        <Stat k="receptive field" v={pair(analysis.lastField.size)} s={`at ${analysis.lastField.name}`} />
+        <Stat k="activations" v={bytes(totals.activationBytes)} s="per image, inference" />
+        <Stat k="layers" v={thousands(summary.layers.length)} s={`${tree.blocks.size} blocks`} />
+        {aux.length ? <Stat k="aux heads" v={String(aux.length)} s="training only" /> : null}
+      </div>
+
+      <div className="model-layout">
+        <section className="panel graph-pane" aria-label="graph">
+          <GraphPane
+            analysis={analysis}
+            folded={folded}
+            tree={tree}
+            selected={shown}
+            onSelect={select}
+            onToggle={toggle}
+            toolbar={
+              <>
+                <button type="button" onClick={collapseAll}>
+                  Collapse all
+                </button>
+                <button type="button" onClick={reset}>
+                  Default
+                </button>
+                <button
+                  type="button"
+                  onClick={expandAll}
+                  title={`${graph.nodes.length} nodes: the layout takes a moment on big models`}
+                >
+                  Expand all
+                </button>
+              </>
+            }
+          />
+        </section>
+        <aside className="side">
+          <Details
+            analysis={analysis}
+            tree={tree}
+            selected={selected}
+            collapsed={collapsed}
+            onToggle={toggle}
+            onSelect={select}
+          />
+          <LayerTable
+            analysis={analysis}
+            tree={tree}
+            folded={folded}
+            selected={shown}
+            onSelect={select}
+            onToggle={toggle}
+            fields={fields.byName}
+          />
+        </aside>
+      </div>
+    </>
+  );
+}
