@@ -110,6 +110,9 @@ function shufflePermutation(channels: number, groups: number): number[] {
     param() {
       throw new Error('channel shuffle has no parameters');
     },
+    // An inference lowering saves nothing for backward and updates no buffer.
+    save() {},
+    update() {},
     node(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, OnnxAttr>> = {}) {
       const x = values.get(inputs[0]!)!;
       const name = `t${fresh++}`;
