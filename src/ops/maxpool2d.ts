@@ -3,8 +3,8 @@ import { defineOp } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank, rule } from './util.js';
-import { windowOutput, windowTransfer } from './window.js';
+import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { rulePoolPadding, windowOutput, windowTransfer } from './window.js';
 
 /**
  * Max pooling, PyTorch's MaxPool2d (stride is explicit; PyTorch defaults it to the kernel).
@@ -25,11 +25,7 @@ export const MaxPool2d = registerOp(
     },
     inferShape([x], a) {
       requireRank(x!, 4);
-      const [pt, pl, pb, pr] = a.padding;
-      rule(
-        Math.max(pt, pb) <= Math.floor(a.kernel[0] / 2) && Math.max(pl, pr) <= Math.floor(a.kernel[1] / 2),
-        `padding [${a.padding.join(',')}] must be at most half the kernel ${a.kernel.join('x')}`,
-      );
+      rulePoolPadding(a.kernel, a.padding);
       const [h, w] = windowOutput(x!, a);
       return [x![0]!, x![1]!, h, w];
     },

@@ -54,3 +54,12 @@ export const windowTransfer = (w: WindowAttrs) =>
     dilation: w.dilation,
     ceilMode: w.ceilMode,
   }) as const;
+
+/** PyTorch's pooling rule: padding may be at most half the kernel on every side. */
+export function rulePoolPadding(kernel: Pair, padding: Padding4): void {
+  const [pt, pl, pb, pr] = padding;
+  rule(
+    Math.max(pt, pb) <= Math.floor(kernel[0] / 2) && Math.max(pl, pr) <= Math.floor(kernel[1] / 2),
+    `padding [${padding.join(',')}] must be at most half the kernel ${kernel.join('x')}`,
+  );
+}
