@@ -209,8 +209,12 @@ describe('convlab bench', () => {
     expect(report.macs).toBe(2 * 40_551_040);
   });
 
-  it('bench train is not there yet; an unknown mode is a usage error', async () => {
-    expect((await cli('bench', 'train', 'resnet20')).stderr).toMatch(/'bench train' is not available yet/);
+  it('bench train times one whole training step; an unknown mode is a usage error', async () => {
+    const train = await cli('bench', 'train', 'resnet20', '--batch', '8', '--runs', '3', '--warmup', '1', '--json');
+    expect(train.code).toBe(0);
+    const report = JSON.parse(train.stdout);
+    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train' });
+    expect(report.imagesPerSec).toBeGreaterThan(0);
     const r = await cli('bench', 'fast', 'resnet20');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown bench mode 'fast'; modes: infer, train/);

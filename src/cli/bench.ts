@@ -6,6 +6,7 @@ import { numel } from '../ir/shape.js';
 import { exportOnnx } from '../onnx/export.js';
 import { Rng } from '../runtime/init.js';
 import { defaultThreads, floatTensor, openSession } from '../runtime/session.js';
+import { benchTrain } from '../train/bench.js';
 import type { Command, Values } from './command.js';
 import { json, table } from './format.js';
 import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
@@ -114,13 +115,10 @@ export async function benchInfer(graph: Graph, options: BenchOptions): Promise<B
 
 type Mode = (graph: Graph, options: BenchOptions) => Promise<BenchResult>;
 
-/**
- * What each mode measures. `train` (one whole training step as one onnxruntime graph) arrives with
- * the training engine; it plugs in here.
- */
+/** What each mode measures: an inference batch, or one whole training step as one onnxruntime graph. */
 const MODES: Readonly<Record<string, Mode | undefined>> = {
   infer: benchInfer,
-  train: undefined,
+  train: benchTrain,
 };
 
 const optionalInt = (values: Values, option: string): number | undefined =>

@@ -10,9 +10,20 @@ import { MODEL_OPTIONS_HELP } from './options.js';
 import { rf } from './rf.js';
 import { run } from './run.js';
 import { summary } from './summary.js';
+import { trainCommand } from './train.js';
 
 /** Every command, in the order `--help` lists them. A new command is one file and one entry here. */
-export const COMMANDS: readonly Command[] = [list, summary, rf, memory, exportCommand, run, bench, lab];
+export const COMMANDS: readonly Command[] = [
+  list,
+  summary,
+  rf,
+  memory,
+  exportCommand,
+  run,
+  trainCommand,
+  bench,
+  lab,
+];
 
 const HELP = [
   'convlab: a workbench for convolutional neural networks',

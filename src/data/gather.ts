@@ -129,7 +129,12 @@ class ThreadGatherer implements Gatherer {
     this.worker = undefined;
     const abandoned = [...this.jobs.values()];
     this.jobs.clear();
-    if (worker) await (await worker).terminate();
+    if (worker) {
+      // An unref'ed worker's terminate() would not keep the process alive until it completes.
+      const thread = await worker;
+      thread.ref();
+      await thread.terminate();
+    }
     for (const job of abandoned) job.reject(new ConvlabError('the data loader was closed', 1));
   }
 }

@@ -72,9 +72,14 @@ function inputGradient(
 }
 
 /**
- * dW as a matrix product: the input's patches [N, C*kh*kw, Ho*Wo] (one strided Slice per kernel
- * tap) times dY's [N, Ho*Wo, O], summed over the batch; per group for grouped and depthwise convs.
- * The same multiply-accumulates as the forward, at GEMM speed.
+ * dW as matrix products, one per kernel tap: the input window the tap saw times dY, summed over
+ * batch and positions. Two layouts, whichever moves fewer bytes for this convolution:
+ * - per sample, [C/g, Ho*Wo] x [Ho*Wo, O/g] batched over N and then summed over N: no transposes,
+ *   but an N x C x O/g product per tap (cheap for few channels on large maps, resnet20);
+ * - batch folded into the contraction, [C/g, N*Ho*Wo] x [N*Ho*Wo, O/g], after transposing the input
+ *   to [C, N, H, W] once (each tap's strided window then reshapes for free): one transpose of the
+ *   input and of dY, and products of C x O/g only (the choice for many channels on small maps,
+ *   resnet18's layer4 at 1x1).
  */
 function weightGradient(
   w: OnnxWriter,
@@ -91,28 +96,34 @@ function weightGradient(
   const [cg, og, taps, positions] = [c / g, o / g, kh * kw, ho * wo];
   const [pt, pl, pb, pr] = a.padding;
   const padded = pt + pl + pb + pr > 0 ? padZeros(w, x, [0, 0, pt, pl], [0, 0, pb, pr]) : x;
-  const trivial = taps === 1 && a.stride[0] === 1 && a.stride[1] === 1 && ho === h && wo === wd;
-  const d = transpose(w, reshape(w, dy, [n, g, og, positions]), [0, 1, 3, 2]);
-  // Per kernel tap, the strided window of the input it saw, times dY: [N, g, C/g, O/g].
+  const perSampleBytes = taps * c * og;
+  const foldedBytes = c * (h + pt + pb) * (wd + pl + pr) + o * positions;
+  const folded = foldedBytes < perSampleBytes;
+
+  const source = folded ? transpose(w, padded, [1, 0, 2, 3]) : padded;
+  const dyRows = folded
+    ? reshape(w, transpose(w, reshape(w, dy, [n, g, og, positions]), [1, 0, 3, 2]), [g, n * positions, og])
+    : transpose(w, reshape(w, dy, [n, g, og, positions]), [0, 1, 3, 2]);
   const tap = (i: number, j: number) => {
     const [r, s] = [i * a.dilation[0], j * a.dilation[1]];
-    const window = trivial
-      ? padded
-      : one(w, 'Slice', [
-          padded,
-          ints(w, [r, s]),
-          ints(w, [r + a.stride[0] * (ho - 1) + 1, s + a.stride[1] * (wo - 1) + 1]),
-          ints(w, [2, 3]),
-          ints(w, a.stride),
-        ]);
-    const product = one(w, 'MatMul', [reshape(w, window, [n, g, cg, positions]), d]);
-    return taps === 1 ? product : one(w, 'Unsqueeze', [product, ints(w, [4])]);
+    const window = one(w, 'Slice', [
+      source,
+      ints(w, [r, s]),
+      ints(w, [r + a.stride[0] * (ho - 1) + 1, s + a.stride[1] * (wo - 1) + 1]),
+      ints(w, [2, 3]),
+      ints(w, a.stride),
+    ]);
+    const rows = folded
+      ? reshape(w, window, [g, cg, n * positions])
+      : reshape(w, window, [n, g, cg, positions]);
+    const product = one(w, 'MatMul', [rows, dyRows]);
+    return one(w, 'Unsqueeze', [product, ints(w, [folded ? 3 : 4])]);
   };
   const products = Array.from({ length: taps }, (_, t) => tap(Math.floor(t / kw), t % kw));
-  const stacked = taps === 1 ? products[0]! : one(w, 'Concat', products, { axis: { i: 4 } });
+  let stacked = taps === 1 ? products[0]! : one(w, 'Concat', products, { axis: { i: folded ? 3 : 4 } });
+  if (!folded) stacked = reduceSum(w, stacked, [0], false);
   // [g, C/g, O/g, taps] -> [O, C/g, kh, kw]
-  const summed = reduceSum(w, taps === 1 ? reshape(w, stacked, [n, g, cg, og, 1]) : stacked, [0], false);
-  return reshape(w, transpose(w, summed, [0, 2, 1, 3]), [o, cg, kh, kw]);
+  return reshape(w, transpose(w, stacked, [0, 2, 1, 3]), [o, cg, kh, kw]);
 }
 
 /** Convolution backward: dX, dW (see above) and db = the sum of dY over N, H and W. */

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""PyTorch's side of `bench/train.ts`: training throughput in PyTorch, the same model, batch, input,
+thread count and optimiser as `convlab bench train`.
+
+Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-torchvision 0.14):
+
+    /usr/bin/python3 bench/torch_train.py resnet18 --batch 64 --input 3x32x32 [--threads 2] [--json]
+    /usr/bin/python3 bench/torch_train.py resnet20 --batch 128 --input 3x32x32
+
+With --serve it times on request instead, so that bench/train.ts can interleave PyTorch's steps with
+convlab's: it prints "ready", then for each line K read from stdin runs K steps and prints their
+times in milliseconds as one JSON list; an empty line or end of input stops it.
+
+One step is what a PyTorch training loop does per batch: zero the gradients, forward in train mode,
+cross-entropy, backward, SGD(momentum 0.9, weight decay 5e-4) step. The input is a fixed seeded
+random batch with fixed labels; the learning rate is 0, as in convlab's bench (the weights then stay
+put, so no step drifts into overflow or denormals; PyTorch computes every operation regardless).
+
+Models: any torchvision constructor by name (its default 1000 classes unless --classes), or the CIFAR
+ResNets of He et al. 2015, section 4.2 (resnet20/32/44/56/110), written here as convlab's zoo builds
+them (src/zoo/resnet_cifar.ts): 3x3 conv to 16 channels, three stages of n basic blocks at 16/32/64
+channels, option-A shortcuts (subsample, then zero channels before and after), global average
+pooling, a linear classifier; 10 classes.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+CIFAR_DEPTHS = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9, "resnet110": 18}
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.stride = stride
+        self.extra = planes - inplanes
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1 and self.extra == 0:
+            return x
+        x = x[:, :, :: self.stride, :: self.stride]
+        before = self.extra // 2
+        return F.pad(x, (0, 0, 0, 0, before, self.extra - before))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, n: int, channels: int, classes: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers = []
+        inplanes = 16
+        for stage, planes in enumerate((16, 32, 64)):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock(inplanes, planes, 2 if i == 0 and stage > 0 else 1))
+                inplanes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.fc = nn.Linear(64, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def build(name: str, channels: int, classes: int | None) -> nn.Module:
+    if name in CIFAR_DEPTHS:
+        return CifarResNet(CIFAR_DEPTHS[name], channels, classes or 10)
+    constructor = torchvision.models.__dict__.get(name)
+    if constructor is None or not callable(constructor):
+        sys.exit(f"torch_train.py: no model '{name}' (torchvision names, or {', '.join(CIFAR_DEPTHS)})")
+    kwargs = {"weights": None}
+    if classes:
+        kwargs["num_classes"] = classes
+    if name in ("googlenet", "inception_v3"):
+        kwargs["init_weights"] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return constructor(**kwargs)
+
+
+def serve(step) -> None:
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        times = []
+        for _ in range(int(line)):
+            t = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t) * 1000)
+        print(json.dumps(times), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--input", default="3x32x32", help="C x H x W")
+    p.add_argument("--classes", type=int)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--runs", type=int)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--serve", action="store_true", help="time K steps per line K read from stdin")
+    a = p.parse_args()
+
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    channels, height, width = (int(d) for d in a.input.split("x"))
+    model = build(a.model, channels, a.classes).train()
+    x = torch.randn(a.batch, channels, height, width)
+    with torch.no_grad():
+        probe = model(x[:2])
+    classes = (probe[0] if isinstance(probe, tuple) else probe).shape[-1]
+    y = torch.arange(a.batch) * 7919 % classes
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9, weight_decay=5e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        out = model(x)
+        if isinstance(out, tuple):  # googlenet / inception_v3 in train mode: (main, aux...)
+            loss = F.cross_entropy(out[0], y) + sum(0.3 * F.cross_entropy(o, y) for o in out[1:] if o is not None)
+        else:
+            loss = F.cross_entropy(out, y)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(a.warmup):
+        step()
+    if a.serve:
+        serve(step)
+        return
+    estimate = time.perf_counter()
+    step()
+    estimate = time.perf_counter() - estimate
+    runs = a.runs if a.runs is not None else min(200, max(10, int(a.seconds / estimate + 0.999)))
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t) * 1000)
+    median = statistics.median(times)
+    result = {
+        "model": a.model,
+        "batch": a.batch,
+        "input": [channels, height, width],
+        "engine": f"pytorch {torch.__version__}",
+        "threads": torch.get_num_threads(),
+        "imagesPerSec": a.batch / (median / 1000),
+        "ms": {"median": median, "min": min(times), "max": max(times)},
+        "runs": runs,
+    }
+    if a.json:
+        print(json.dumps(result))
+    else:
+        print(f"{a.model} batch {a.batch} {a.input}, PyTorch {torch.__version__} training, {result['threads']} threads: "
+              f"{result['imagesPerSec']:.1f} images/s (median {median:.1f} ms over {runs} steps)")
+
+
+if __name__ == "__main__":
+    main()

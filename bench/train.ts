@@ -1,0 +1,193 @@
+/**
+ * Training speed, side by side on this machine: convlab's training step (one onnxruntime graph:
+ * train-mode forward, cross-entropy, backward, SGD with momentum 0.9 and weight decay 5e-4) and
+ * PyTorch's (bench/torch_train.py: the same model, batch, input, thread count and optimiser).
+ * Prints images/s and the ratio.
+ *
+ *   npx tsx bench/train.ts                               # resnet18 b64 and resnet20 b128, at 3x32x32
+ *   npx tsx bench/train.ts resnet18:64 resnet20:128:1x28x28 [--threads 2] [--seconds 60] [--json]
+ *
+ * A job is MODEL:BATCH[:CxHxW] (input 3x32x32 unless given). The two engines take turns, about a
+ * second of steps each, for --seconds, so whatever else the machine does falls on both alike; each
+ * figure is the median over every timed step of its engine. PyTorch runs in Debian's /usr/bin/python3.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { median, randomBatch } from '../src/cli/bench.js';
+import { resolveGraph } from '../src/ir/resolve.js';
+import { defaultThreads } from '../src/runtime/session.js';
+import { BENCH_OPTIMIZER } from '../src/train/bench.js';
+import { TrainingSession } from '../src/train/step.js';
+import { buildModel } from '../src/zoo/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+interface Row {
+  model: string;
+  batch: number;
+  input: [number, number, number];
+  threads: number;
+  /** images/s */
+  convlab: number;
+  pytorch: number;
+  convlabOverPytorch: number;
+  /** Timed steps of each engine. */
+  runs: number;
+}
+
+/** PyTorch timing steps on request (torch_train.py --serve). */
+class TorchPeer {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async start(args: string[]): Promise<TorchPeer> {
+    const child = spawn(PYTHON, [join(here, 'torch_train.py'), ...args, '--serve']);
+    child.stderr.pipe(process.stderr);
+    const peer = new TorchPeer(child);
+    const first = await peer.lines.next();
+    if (first.value !== 'ready') throw new Error(`torch_train.py did not start: ${first.value}`);
+    return peer;
+  }
+
+  async time(steps: number): Promise<number[]> {
+    this.child.stdin.write(`${steps}\n`);
+    const line = await this.lines.next();
+    return JSON.parse(line.value as string) as number[];
+  }
+
+  stop(): void {
+    this.child.stdin.end('\n');
+  }
+}
+
+async function compare(
+  model: string,
+  batch: number,
+  input: [number, number, number],
+  threads: number,
+  seconds: number,
+): Promise<Row> {
+  process.stderr.write(
+    `${model} b${batch} ${input.join('x')}: compiling the training step, starting PyTorch...\n`,
+  );
+  const graph = buildModel(model, { input });
+  const r = resolveGraph(graph, { batch });
+  const classes = r.byName.get(r.outputs.find((o) => o.role === 'main')!.node)!.ctx.output[1]!;
+  const session = await TrainingSession.create(
+    graph,
+    { batch, optimizer: BENCH_OPTIMIZER },
+    { seed: 0 },
+    { threads },
+  );
+  const shape = [batch, ...input];
+  const images = new ort.Tensor('float32', randomBatch(shape), shape);
+  const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
+  let step = 0;
+  const ours = async (k: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const t = performance.now();
+      await session.step(images, labels, 0, ++step);
+      out.push(performance.now() - t);
+    }
+    return out;
+  };
+  const torch = await TorchPeer.start([
+    model,
+    '--batch',
+    String(batch),
+    '--input',
+    input.join('x'),
+    '--classes',
+    String(classes),
+    '--threads',
+    String(threads),
+  ]);
+  const engines = [
+    { times: [] as number[], run: ours },
+    { times: [] as number[], run: (k: number) => torch.time(k) },
+  ];
+  process.stderr.write(`${model} b${batch}: convlab and PyTorch in turns for ${seconds} s...\n`);
+  const perTurn = [1, 1];
+  for (const [i, e] of engines.entries()) {
+    await e.run(2);
+    perTurn[i] = Math.max(1, Math.round(1000 / median(await e.run(1))));
+  }
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000 || engines[0]!.times.length < 5) {
+    for (const [i, e] of engines.entries()) e.times.push(...(await e.run(perTurn[i]!)));
+  }
+  torch.stop();
+  await session.release();
+  const [convlab, pytorch] = engines.map((e) => batch / (median(e.times) / 1000)) as [number, number];
+  return {
+    model,
+    batch,
+    input,
+    threads,
+    convlab,
+    pytorch,
+    convlabOverPytorch: convlab / pytorch,
+    runs: engines[0]!.times.length,
+  };
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    threads: { type: 'string' },
+    seconds: { type: 'string', default: '60' },
+    json: { type: 'boolean' },
+  },
+});
+const jobs = (positionals.length ? positionals : ['resnet18:64', 'resnet20:128']).map((j) => {
+  const [model, batch, input] = j.split(':');
+  return {
+    model: model!,
+    batch: Number(batch ?? 64),
+    input: (input ?? '3x32x32').split('x').map(Number) as [number, number, number],
+  };
+});
+const threads = values.threads ? Number(values.threads) : defaultThreads();
+const rows: Row[] = [];
+for (const { model, batch, input } of jobs)
+  rows.push(await compare(model, batch, input, threads, Number(values.seconds)));
+
+if (values.json) {
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+} else {
+  const header = [
+    'model',
+    'batch',
+    'input',
+    'threads',
+    'convlab img/s',
+    'PyTorch img/s',
+    'convlab / PyTorch',
+  ];
+  const lines = rows.map((r) => [
+    r.model,
+    String(r.batch),
+    r.input.join('x'),
+    String(r.threads),
+    r.convlab.toFixed(1),
+    r.pytorch.toFixed(1),
+    `${r.convlabOverPytorch.toFixed(2)}x`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  for (const l of [header, ...lines]) {
+    process.stdout.write(
+      `${l.map((c, i) => (i ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}\n`,
+    );
+  }
+  process.stdout.write(
+    'One step: train-mode forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4).\n',
+  );
+}
