@@ -210,7 +210,18 @@ describe('convlab bench', () => {
   });
 
   it('bench train times one whole training step; an unknown mode is a usage error', async () => {
-    const train = await cli('bench', 'train', 'resnet20', '--batch', '8', '--runs', '3', '--warmup', '1', '--json');
+    const train = await cli(
+      'bench',
+      'train',
+      'resnet20',
+      '--batch',
+      '8',
+      '--runs',
+      '3',
+      '--warmup',
+      '1',
+      '--json',
+    );
     expect(train.code).toBe(0);
     const report = JSON.parse(train.stdout);
     expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train' });
