@@ -318,3 +318,21 @@ export function receptiveFields(r: ResolvedGraph): ReceptiveFields {
 }
 
 export const receptiveFieldsOf = (g: Graph): ReceptiveFields => receptiveFields(resolveGraph(g));
+
+/** A node name, or a block name (`layer3`, `Mixed_6e`) standing for the block's last node. */
+export function layerNode(graph: Graph, name: string): string | undefined {
+  const prefix = `${name}.`;
+  let last: string | undefined;
+  for (const n of graph.nodes) {
+    if (n.name === name) return name;
+    if (n.name.startsWith(prefix)) last = n.name;
+  }
+  return last;
+}
+
+/** The last layer inference runs whose output is still a feature map with its own field. */
+export function lastSpatialField(fields: ReceptiveFields): NodeField {
+  let last = fields.nodes[0]!;
+  for (const f of fields.nodes) if (f.inference && f.extent !== null && !f.global) last = f;
+  return last;
+}

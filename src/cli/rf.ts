@@ -1,4 +1,6 @@
 import {
+  lastSpatialField,
+  layerNode,
   type MergeReport,
   type NodeField,
   type ReceptiveFields,
@@ -13,26 +15,8 @@ import type { Command } from './command.js';
 import { type Align, json, table } from './format.js';
 import { loadModel, MODEL_OPTIONS } from './options.js';
 
-/** A node name, or a block name (`layer3`, `Mixed_6e`) standing for the block's last node. */
-export function layerNode(graph: Graph, name: string): string | undefined {
-  const prefix = `${name}.`;
-  let last: string | undefined;
-  for (const n of graph.nodes) {
-    if (n.name === name) return name;
-    if (n.name.startsWith(prefix)) last = n.name;
-  }
-  return last;
-}
-
-/** The last layer inference runs whose output is still a feature map with its own field. */
-function defaultLayer(fields: ReceptiveFields): NodeField {
-  let last = fields.nodes[0]!;
-  for (const f of fields.nodes) if (f.inference && f.extent !== null && !f.global) last = f;
-  return last;
-}
-
 function chooseLayer(graph: Graph, fields: ReceptiveFields, name: string | undefined): NodeField {
-  if (name === undefined) return defaultLayer(fields);
+  if (name === undefined) return lastSpatialField(fields);
   const node = layerNode(graph, name);
   if (node !== undefined) return fields.byName.get(node)!;
   const names = [...graph.blocks.map((b) => b.name), ...graph.nodes.map((n) => n.name)];

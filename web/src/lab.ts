@@ -2,7 +2,13 @@
  * The lab's model catalogue: zoo models and the hand-written examples, each analysed once by the
  * same passes the CLI runs (imported from ../../src, never copied) and cached.
  */
-import { type NodeField, type ReceptiveFields, receptiveFields } from '../../src/analysis/receptive_field.js';
+import {
+  lastSpatialField,
+  layerNode,
+  type NodeField,
+  type ReceptiveFields,
+  receptiveFields,
+} from '../../src/analysis/receptive_field.js';
 import { type Summary, summarise } from '../../src/analysis/summary.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { type ResolvedGraph, resolveGraph } from '../../src/ir/resolve.js';
@@ -102,19 +108,4 @@ export function analyseGraph(graph: Graph, entry: CatalogueEntry): Analysis {
   };
 }
 
-export function lastSpatialField(fields: ReceptiveFields): NodeField {
-  let last = fields.nodes[0]!;
-  for (const f of fields.nodes) if (f.inference && f.extent !== null && !f.global) last = f;
-  return last;
-}
-
-/** A node name, or a block name (`layer3`) standing for the block's last node, as `convlab rf --layer` reads it. */
-export function layerNode(graph: Graph, name: string): string | undefined {
-  const prefix = `${name}.`;
-  let last: string | undefined;
-  for (const n of graph.nodes) {
-    if (n.name === name) return name;
-    if (n.name.startsWith(prefix)) last = n.name;
-  }
-  return last;
-}
+export { lastSpatialField, layerNode };
