@@ -68,3 +68,12 @@ export function transposedFit(
   const excess = stride * (count - 1) + kernel - padBegin - length;
   return excess >= 0 ? { padEnd: excess, outputPadding: 0 } : { padEnd: 0, outputPadding: -excess };
 }
+
+/** The L2 norm of all of a tensor's elements, a scalar. */
+export const norm = (w: OnnxWriter, x: string): string => one(w, 'ReduceL2', [x], { keepdims: { i: 0 } });
+
+/** The (population) standard deviation of all of a tensor's elements, a scalar. */
+export function standardDeviation(w: OnnxWriter, x: string): string {
+  const centred = sub(w, x, one(w, 'ReduceMean', [x], { keepdims: { i: 1 } }));
+  return one(w, 'Sqrt', [one(w, 'ReduceMean', [mul(w, centred, centred)], { keepdims: { i: 0 } })]);
+}

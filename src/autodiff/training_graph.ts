@@ -8,7 +8,7 @@ import { DataType, type DataTypeCode, encodeModel, type ValueInfoProto } from '.
 import { getGradient, type Saved } from './gradient.js';
 import './gradients/index.js';
 import { correctCount, softmaxCrossEntropy, totalLoss } from './loss.js';
-import { one } from './onnx_ops.js';
+import { norm, one, standardDeviation } from './onnx_ops.js';
 import { type OptimizerSpec, stateSlots, update } from './optimizer.js';
 
 export interface TrainingGraphOptions {
@@ -18,6 +18,22 @@ export interface TrainingGraphOptions {
   readonly labelSmoothing?: number;
   /** Loss weight of every auxiliary head, overriding the graph's (0.3 by default, as in GoogLeNet). */
   readonly auxWeight?: number;
+  /** Measurements of the step for experiments, each a scalar output (see `Probes`). */
+  readonly probes?: Probes;
+}
+
+/**
+ * What a training step can report besides its loss, computed inside the step graph (a few
+ * reductions; nothing is copied out but scalars):
+ * - `gradNorms`: the L2 norm of each parameter's gradient, as `grad_norm/<parameter>`;
+ * - `headLosses`: each head's own (unweighted) cross-entropy, as `loss/<output node>`;
+ * - `activations`: for each named node, the standard deviation of its forward output and of the
+ *   loss gradient with respect to that output, as `act_std/<node>` and `grad_std/<node>`.
+ */
+export interface Probes {
+  readonly gradNorms?: boolean;
+  readonly headLosses?: boolean;
+  readonly activations?: readonly string[];
 }
 
 /** A tensor the training loop carries from one step to the next: fed as `name`, returned as `next`. */
@@ -40,7 +56,12 @@ export interface TrainingGraph {
     readonly lr: string;
     readonly step: string;
   };
-  readonly outputs: { readonly loss: string; readonly correct: string };
+  readonly outputs: {
+    readonly loss: string;
+    readonly correct: string;
+    /** The probes' output names (see `Probes`). */
+    readonly probes: readonly string[];
+  };
   readonly state: readonly StateTensor[];
 }
 
@@ -67,6 +88,14 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   const mainNode = r.byName.get(main.node)!;
   const classes = mainNode.ctx.output[1]!;
 
+  const probed = new Set(o.probes?.activations ?? []);
+  for (const name of probed) {
+    if (!r.byName.has(name))
+      throw new ConvlabError(`cannot probe node '${name}': ${graph.name} has no node of that name`);
+  }
+  const probes: { name: string; tensor: string }[] = [];
+  const probe = (name: string, tensor: string) => probes.push({ name: w.output(tensor, name), tensor });
+
   // Seed the backward sweep with d(weighted loss)/d(logits) of every head.
   const grads: string[][] = r.nodes.map(() => []);
   const terms = r.outputs.map((out) => {
@@ -76,6 +105,7 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
       softmaxCrossEntropy(w, tensorOf[n.index]!, labels, o.batch, classes, o.labelSmoothing ?? 0, weight),
     );
     grads[n.index]!.push(ce.dLogits);
+    if (o.probes?.headLosses) probe(`loss/${out.node}`, ce.loss);
     return { loss: ce.loss, weight };
   });
   const loss = w.within(mainNode, () => totalLoss(w, terms));
@@ -87,6 +117,12 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
     const incoming = grads[i]!;
     if (incoming.length === 0) continue;
     const dy = incoming.length === 1 ? incoming[0]! : w.within(n, () => one(w, 'Sum', incoming));
+    if (probed.has(n.node.name)) {
+      w.within(n, () => {
+        probe(`act_std/${n.node.name}`, standardDeviation(w, tensorOf[n.index]!));
+        probe(`grad_std/${n.node.name}`, standardDeviation(w, dy));
+      });
+    }
     const saved = savedTensors(n, tensorOf, w.savedBy(n));
     const result = w.within(n, () => getGradient(n.node.op).backward({ ...n.ctx, saved, dy }, w));
     result.inputs.forEach((g, j) => {
@@ -119,6 +155,11 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
       const grad = paramGrads.get(name);
       if (!grad)
         throw new ConvlabError(`no gradient reaches parameter '${name}'; is its node on a path to a loss?`);
+      if (o.probes?.gradNorms)
+        probe(
+          `grad_norm/${name}`,
+          w.within(n, () => norm(w, grad)),
+        );
       const slotNames = slots.map((slot) => w.claim(`${name}.${slot}`));
       const next = w.within(n, () =>
         update(w, o.optimizer, { weight: name, grad, state: slotNames, lr, step }),
@@ -160,6 +201,7 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   const outputs = [
     value(w.output(loss, 'loss'), DataType.FLOAT, []),
     value(w.output(correct, 'correct'), DataType.INT64, []),
+    ...probes.map((p) => value(p.name, DataType.FLOAT, [])),
     ...state.map((s) => value(s.next, dataType(s.dtype), s.shape)),
   ];
   const model = encodeModel({
@@ -174,7 +216,7 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   return {
     model,
     inputs: { images, labels, lr, step },
-    outputs: { loss: 'loss', correct: 'correct' },
+    outputs: { loss: 'loss', correct: 'correct', probes: probes.map((p) => p.name) },
     state,
   };
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConvlabError } from '../ir/errors.js';
 import { bench } from './bench.js';
 import type { Command, CommandIO, Values } from './command.js';
+import { experimentCommand } from './experiment.js';
 import { exportCommand } from './export.js';
 import { lab } from './lab.js';
 import { list } from './list.js';
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   run,
   trainCommand,
+  experimentCommand,
   bench,
   lab,
 ];

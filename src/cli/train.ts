@@ -27,7 +27,7 @@ import { loadModel } from './options.js';
 
 /** The defaults: `convlab train resnet20 --data fashion-mnist --out DIR` reaches 92% test accuracy. */
 export const DEFAULTS = {
-  epochs: 15,
+  epochs: 10,
   batch: 128,
   sgd: { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
   // torch.optim.AdamW's own defaults, with the usual lr of 1e-3.

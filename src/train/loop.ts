@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OptimizerSpec } from '../autodiff/optimizer.js';
+import type { Probes } from '../autodiff/training_graph.js';
 import { Augmenter, augments } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import { TrainLoader } from '../data/loader.js';
@@ -120,6 +121,10 @@ export interface TrainOptions {
    */
   readonly stop?: () => string | undefined;
   readonly session?: SessionOptions;
+  /** Measurements the training graph reports each step (experiments), handed to `observe`. */
+  readonly probes?: Probes;
+  /** Called after every step with its record and probe values. */
+  readonly observe?: (record: StepRecord, probes: ReadonlyMap<string, number>) => void;
   /** Assemble batches on a worker thread (default true). */
   readonly thread?: boolean;
 }
@@ -215,6 +220,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         optimizer: config.optimizer,
         labelSmoothing: config.labelSmoothing,
         ...(config.auxWeight !== null && { auxWeight: config.auxWeight }),
+        ...(o.probes && { probes: o.probes }),
       },
       { seed: config.seed, ...(weights && { weights }) },
       o.session,
@@ -289,7 +295,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           correct: partial.correct + result.correct,
           seen: partial.seen + batch,
         };
-        append({
+        const record: StepRecord = {
           kind: 'step',
           epoch: epoch + 1,
           step,
@@ -297,7 +303,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           accuracy: result.correct / batch,
           lr,
           time: elapsed(),
-        });
+        };
+        append(record);
+        o.observe?.(record, result.probes);
         progress?.step({
           epoch: epoch + 1,
           index: b.index + 1,

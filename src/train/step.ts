@@ -9,6 +9,8 @@ import { openSession, type SessionOptions } from '../runtime/session.js';
 export interface StepResult {
   readonly loss: number;
   readonly correct: number;
+  /** The step's probe values by output name (empty unless the graph was compiled with probes). */
+  readonly probes: ReadonlyMap<string, number>;
 }
 
 const toTensor = (data: WeightData, shape: readonly number[]): ort.Tensor =>
@@ -74,6 +76,7 @@ export class TrainingSession {
     return {
       loss: (result[outputs.loss]!.data as Float32Array)[0]!,
       correct: Number((result[outputs.correct]!.data as BigInt64Array)[0]!),
+      probes: new Map(outputs.probes.map((name) => [name, (result[name]!.data as Float32Array)[0]!])),
     };
   }
 

@@ -1,0 +1,2 @@
+/** Every experiment registers itself on import; one file each. */
+import './degradation.js';

@@ -1,0 +1,121 @@
+/**
+ * Line charts as standalone SVG, for experiment reports: no dependency, readable in any browser and
+ * on GitHub. Axes get "nice" ticks (1, 2, 5 times a power of ten), a log y axis on request.
+ */
+
+export interface Series {
+  readonly label: string;
+  readonly points: readonly (readonly [number, number])[];
+  /** Draw a marker at each point (default: when the series has at most 40 points). */
+  readonly markers?: boolean;
+  readonly dashed?: boolean;
+}
+
+export interface Chart {
+  readonly title: string;
+  readonly x: string;
+  readonly y: string;
+  readonly series: readonly Series[];
+  readonly logY?: boolean;
+  /** Force the y range to include these values (e.g. 0). */
+  readonly includeY?: readonly number[];
+  readonly width?: number;
+  readonly height?: number;
+}
+
+const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** About `count` ticks covering [lo, hi] at 1, 2 or 5 times a power of ten. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? 10 * magnitude;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push(+t.toPrecision(12));
+  return ticks;
+}
+
+const format = (v: number) => {
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(0);
+  return String(+v.toPrecision(4));
+};
+
+export function lineChart(c: Chart): string {
+  const width = c.width ?? 720;
+  const height = c.height ?? 420;
+  const margin = { left: 72, right: 190, top: 40, bottom: 56 };
+  const plotW = width - margin.left - margin.right;
+  const plotH = height - margin.top - margin.bottom;
+  const points = c.series
+    .flatMap((s) => s.points)
+    .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const ys = [...points.map(([, y]) => y), ...(c.includeY ?? [])];
+  const fy = (y: number) => (c.logY ? Math.log10(Math.max(y, Number.MIN_VALUE)) : y);
+  let [x0, x1] = [Math.min(...points.map(([x]) => x)), Math.max(...points.map(([x]) => x))];
+  let [y0, y1] = [Math.min(...ys.map(fy)), Math.max(...ys.map(fy))];
+  if (!points.length) [x0, x1, y0, y1] = [0, 1, 0, 1];
+  if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1];
+  if (y1 === y0) [y0, y1] = [y0 - 1, y1 + 1];
+  const pad = (y1 - y0) * 0.05;
+  [y0, y1] = [y0 - pad, y1 + pad];
+  const sx = (x: number) => margin.left + ((x - x0) / (x1 - x0)) * plotW;
+  const sy = (y: number) => margin.top + plotH - ((fy(y) - y0) / (y1 - y0)) * plotH;
+
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${margin.left + plotW / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(c.title)}</text>`,
+  ];
+  for (const t of niceTicks(x0, x1)) {
+    out.push(
+      `<line x1="${sx(t)}" y1="${margin.top}" x2="${sx(t)}" y2="${margin.top + plotH}" stroke="#eee"/>`,
+      `<text x="${sx(t)}" y="${margin.top + plotH + 16}" text-anchor="middle">${format(t)}</text>`,
+    );
+  }
+  const yTicks = c.logY
+    ? niceTicks(Math.ceil(y0), Math.floor(y1))
+        .filter(Number.isInteger)
+        .map((e) => 10 ** e)
+    : niceTicks(y0, y1);
+  for (const t of yTicks) {
+    const y = sy(t);
+    out.push(
+      `<line x1="${margin.left}" y1="${y}" x2="${margin.left + plotW}" y2="${y}" stroke="#eee"/>`,
+      `<text x="${margin.left - 6}" y="${y + 4}" text-anchor="end">${format(t)}</text>`,
+    );
+  }
+  out.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`,
+    `<text x="${margin.left + plotW / 2}" y="${height - 14}" text-anchor="middle">${escapeXml(c.x)}</text>`,
+    `<text transform="translate(18 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(c.y)}${c.logY ? ' (log scale)' : ''}</text>`,
+  );
+  c.series.forEach((s, i) => {
+    const colour = COLOURS[i % COLOURS.length]!;
+    const finite = s.points.filter(
+      ([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!c.logY || y > 0),
+    );
+    const path = finite
+      .map(([x, y], j) => `${j ? 'L' : 'M'}${sx(x).toFixed(1)} ${sy(y).toFixed(1)}`)
+      .join(' ');
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+    if (finite.length > 1)
+      out.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`);
+    if (s.markers ?? finite.length <= 40) {
+      for (const [x, y] of finite)
+        out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${colour}"/>`);
+    }
+    const ly = margin.top + 10 + i * 20;
+    const lx = margin.left + plotW + 14;
+    out.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash}/>`,
+      `<text x="${lx + 30}" y="${ly + 4}">${escapeXml(s.label)}</text>`,
+    );
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
