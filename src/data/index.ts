@@ -1,3 +1,4 @@
+export * from '../runtime/random.js';
 export * from './augment.js';
 export * from './cifar.js';
 export * from './dataset.js';
@@ -6,6 +7,5 @@ export * from './folder.js';
 export * from './gather.js';
 export * from './idx.js';
 export * from './loader.js';
-export * from './rng.js';
 export * from './sources.js';
 export * from './synthetic.js';

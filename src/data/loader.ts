@@ -1,7 +1,7 @@
 import { ConvlabError } from '../ir/errors.js';
+import { Rng, type RngState } from '../runtime/random.js';
 import { type ImageSet, sampleSize } from './dataset.js';
 import { type Gatherer, inlineGatherer, later, threadGatherer } from './gather.js';
-import { Rng, type RngState } from './rng.js';
 
 /**
  * Batches for a graph compiled for a fixed batch size B.

@@ -1,6 +1,6 @@
 import { ConvlabError } from '../ir/errors.js';
+import { Rng } from '../runtime/random.js';
 import { type Dataset, dataset, type ImageSet, imageSet } from './dataset.js';
-import { Rng } from './rng.js';
 
 /**
  * A deterministic synthetic image set for tests and quick runs: class k of K is a Gabor patch (an

@@ -2,6 +2,9 @@ import { ConvlabError } from '../ir/errors.js';
 import type { Init, TensorSpec } from '../ir/op.js';
 import type { ResolvedGraph } from '../ir/resolve.js';
 import { formatShape, numel } from '../ir/shape.js';
+import { Rng } from './random.js';
+
+export { Rng } from './random.js';
 
 /** A parameter's or buffer's values, as an ONNX initializer holds them. */
 export type WeightData = Float32Array | BigInt64Array;
@@ -10,88 +13,10 @@ export type WeightData = Float32Array | BigInt64Array;
  * Seeded initialisation of every parameter and buffer by its `Init` kind, mirroring torch.nn.init
  * distribution for distribution (not bit for bit: PyTorch's generator is another one).
  *
- * Each tensor draws from its own stream, keyed by the seed and the tensor's full name, so a tensor's
- * values do not change when layers are added before it or when only part of a graph is exported.
+ * Each tensor draws from its own stream of src/runtime/random.ts, keyed by the seed and the
+ * tensor's full name, so a tensor's values do not change when layers are added before it or when
+ * only part of a graph is exported.
  */
-
-/** FNV-1a over the UTF-16 code units of a name. */
-function hashName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** splitmix32: spreads one 32-bit value into well-mixed seeds for the generator's state. */
-function splitmix32(state: number): () => number {
-  let s = state | 0;
-  return () => {
-    s = (s + 0x9e3779b9) | 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
-
-/** xoshiro128** (Blackman and Vigna), with normals by Marsaglia's polar method. */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  private spare = 0;
-  private hasSpare = false;
-
-  constructor(seed: number, stream = '') {
-    if (!Number.isSafeInteger(seed)) throw new ConvlabError(`the seed must be an integer, got ${seed}`);
-    const low = seed >>> 0;
-    const high = Math.floor(seed / 2 ** 32) >>> 0;
-    const mix = splitmix32(hashName(stream) ^ low ^ Math.imul(high, 0x27d4eb2d));
-    this.a = mix() | 0;
-    this.b = mix() | 0;
-    this.c = mix() | 0;
-    this.d = mix() | 1; // the all-zero state is the one state xoshiro never leaves
-  }
-
-  nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return result;
-  }
-
-  /** Uniform on the open interval (0, 1). */
-  uniform(): number {
-    return (this.nextUint32() + 0.5) / 2 ** 32;
-  }
-
-  /** Standard normal: the polar method makes two per accepted point, without trigonometry. */
-  normal(): number {
-    if (this.hasSpare) {
-      this.hasSpare = false;
-      return this.spare;
-    }
-    let u: number;
-    let v: number;
-    let s: number;
-    do {
-      u = 2 * this.uniform() - 1;
-      v = 2 * this.uniform() - 1;
-      s = u * u + v * v;
-    } while (s >= 1);
-    const m = Math.sqrt((-2 * Math.log(s)) / s);
-    this.spare = v * m;
-    this.hasSpare = true;
-    return u * m;
-  }
-}
-
-const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
 
 /** erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7); used only for the bounds' CDF. */
 function erf(x: number): number {

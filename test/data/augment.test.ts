@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Augmenter, type AugmentOptions, augmentGraph, channelStats } from '../../src/data/augment.js';
 import { imageSet } from '../../src/data/dataset.js';
 import { type AugmentParams, drawAugment, TrainLoader } from '../../src/data/loader.js';
-import { Rng } from '../../src/data/rng.js';
 import { synthetic } from '../../src/data/synthetic.js';
+import { Rng } from '../../src/runtime/random.js';
 
 /** torchvision's RandomCrop(padding=pad, fill=0) -> RandomHorizontalFlip -> ToTensor -> Normalize, pixel by pixel. */
 function reference(images: Uint8Array, batch: number, o: AugmentOptions, p?: AugmentParams): Float32Array {
