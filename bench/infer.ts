@@ -11,11 +11,10 @@
  * engine; 'best' also compares the two onnxruntime sessions' fastest batches. PyTorch runs in
  * Debian's /usr/bin/python3 (bench/torch_infer.py --serve), which also writes PyTorch's export.
  */
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median, randomBatch } from '../src/cli/bench.js';
@@ -23,9 +22,9 @@ import { buildModel, getModel, resolveGraph } from '../src/index.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { defaultThreads, floatTensor, openSession } from '../src/runtime/session.js';
 import { openPeer } from './ort_peer.js';
+import { inTurns, PYTHON, printTable, TorchPeer, timed } from './turns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PYTHON = '/usr/bin/python3';
 
 interface Row {
   model: string;
@@ -42,33 +41,6 @@ interface Row {
   bestRunRatio: number;
   /** Timed batches of each engine. */
   runs: number;
-}
-
-/** PyTorch timing batches on request (torch_infer.py --serve). */
-class TorchPeer {
-  private readonly lines: AsyncIterator<string>;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  }
-
-  static async start(args: string[]): Promise<TorchPeer> {
-    const child = spawn(PYTHON, [join(here, 'torch_infer.py'), ...args, '--serve']);
-    child.stderr.pipe(process.stderr);
-    const peer = new TorchPeer(child);
-    const first = await peer.lines.next();
-    if (first.value !== 'ready') throw new Error(`torch_infer.py did not start: ${first.value}`);
-    return peer;
-  }
-
-  async time(batches: number): Promise<number[]> {
-    this.child.stdin.write(`${batches}\n`);
-    const line = await this.lines.next();
-    return JSON.parse(line.value as string) as number[];
-  }
-
-  stop(): void {
-    this.child.stdin.end('\n');
-  }
 }
 
 async function compare(
@@ -106,39 +78,24 @@ async function compare(
   const macs = r.nodes.reduce((s, n) => s + (n.inference ? n.macs : 0), 0);
   const ours = await openSession(exportOnnx(r, { mode: 'infer' }), { threads });
   const peer = await openPeer(file, threads);
-  const torch = await TorchPeer.start(torchArgs);
+  const torch = await TorchPeer.start('torch_infer.py', torchArgs);
   const x = randomBatch(shape);
   const feedsOurs = { [ours.inputNames[0]!]: floatTensor(x, shape) };
   const feedsPeer = { [peer.inputNames[0]!]: floatTensor(x, shape) };
-  const timed = async (run: () => Promise<unknown>, batches: number) => {
-    const out: number[] = [];
-    for (let i = 0; i < batches; i++) {
-      const t = performance.now();
-      await run();
-      out.push(performance.now() - t);
-    }
-    return out;
-  };
-  const engines = [
-    { times: [] as number[], run: (k: number) => timed(() => ours.run(feedsOurs), k) },
-    { times: [] as number[], run: (k: number) => timed(() => peer.run(feedsPeer), k) },
-    { times: [] as number[], run: (k: number) => torch.time(k) },
-  ];
-  // Warm up, then about a second of batches per engine per turn.
-  const perTurn = [1, 1, 1];
-  for (const [i, e] of engines.entries()) {
-    await e.run(2);
-    perTurn[i] = Math.max(1, Math.round(1000 / median(await e.run(1))));
-  }
-  const start = performance.now();
-  while (performance.now() - start < seconds * 1000 || engines[0]!.times.length < 10) {
-    for (const [i, e] of engines.entries()) e.times.push(...(await e.run(perTurn[i]!)));
-  }
+  const times = await inTurns(
+    [
+      (k) => timed(() => ours.run(feedsOurs), k),
+      (k) => timed(() => peer.run(feedsPeer), k),
+      (k) => torch.time(k),
+    ],
+    seconds,
+    10,
+  );
   torch.stop();
   await ours.release();
   await peer.release();
 
-  const [convlab, ortOnTorchExport, pytorch] = engines.map((e) => batch / (median(e.times) / 1000)) as [
+  const [convlab, ortOnTorchExport, pytorch] = times.map((t) => batch / (median(t) / 1000)) as [
     number,
     number,
     number,
@@ -153,8 +110,8 @@ async function compare(
     gflopsConvlab: (2 * macs * convlab) / batch / 1e9,
     convlabOverPytorch: convlab / pytorch,
     convlabOverOrtOnTorchExport: convlab / ortOnTorchExport,
-    bestRunRatio: Math.min(...engines[1]!.times) / Math.min(...engines[0]!.times),
-    runs: engines[0]!.times.length,
+    bestRunRatio: Math.min(...times[1]!) / Math.min(...times[0]!),
+    runs: times[0]!.length,
   };
 }
 
@@ -208,11 +165,7 @@ if (values.json) {
     `${r.convlabOverOrtOnTorchExport.toFixed(2)}x`,
     `${r.bestRunRatio.toFixed(2)}x`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  for (const l of [header, ...lines])
-    process.stdout.write(
-      `${l.map((c, i) => (i ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}\n`,
-    );
+  printTable(header, lines);
   process.stdout.write(
     'GFLOP/s: 2 x conv/linear MACs per second. best: convlab / ort(torch export) on their fastest batches.\n',
   );

@@ -16,58 +16,15 @@ Weights are a seeded random initialisation: speed does not depend on their value
 import argparse
 import json
 import os
-import statistics
-import sys
-import time
 import warnings
 
 import torch
-import torchvision
+
+from torch_peer import serve, timed, time_runs, torchvision_model
 
 
 def build(name: str) -> torch.nn.Module:
-    constructor = torchvision.models.__dict__.get(name)
-    if constructor is None or not callable(constructor):
-        sys.exit(f"torch_infer.py: torchvision has no model '{name}'")
-    kwargs = {"weights": None}
-    # Without pretrained weights these models warn that their default init is slow; it is not timed.
-    if name in ("googlenet", "inception_v3"):
-        kwargs["init_weights"] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return constructor(**kwargs).eval()
-
-
-def time_runs(run, warmup: int, runs: int | None, seconds: float) -> dict:
-    warm = []
-    for _ in range(warmup):
-        t = time.perf_counter()
-        run()
-        warm.append(time.perf_counter() - t)
-    estimate = statistics.median(warm) if warm else 1.0
-    n = runs if runs is not None else min(200, max(10, int(seconds / estimate + 0.999)))
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - t) * 1000)
-    return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": n}
-
-
-def serve(run, warmup: int) -> None:
-    with torch.inference_mode():
-        for _ in range(warmup):
-            run()
-        print("ready", flush=True)
-        for line in sys.stdin:
-            if not line.strip():
-                break
-            times = []
-            for _ in range(int(line)):
-                t = time.perf_counter()
-                run()
-                times.append((time.perf_counter() - t) * 1000)
-            print(json.dumps(times), flush=True)
+    return torchvision_model(name, "torch_infer.py").eval()
 
 
 def main() -> None:
@@ -102,7 +59,9 @@ def main() -> None:
             )
 
     if a.serve:
-        serve(lambda: model(x), a.warmup)
+        with torch.inference_mode():
+            timed(lambda: model(x), a.warmup)
+            serve(lambda: model(x))
         return
 
     with torch.inference_mode():

@@ -25,15 +25,12 @@ pooling, a linear classifier; 10 classes.
 import argparse
 import json
 import os
-import statistics
-import sys
-import time
-import warnings
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
+
+from torch_peer import serve, timed, time_runs, torchvision_model
 
 CIFAR_DEPTHS = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9, "resnet110": 18}
 
@@ -89,30 +86,8 @@ class CifarResNet(nn.Module):
 def build(name: str, channels: int, classes: int | None) -> nn.Module:
     if name in CIFAR_DEPTHS:
         return CifarResNet(CIFAR_DEPTHS[name], channels, classes or 10)
-    constructor = torchvision.models.__dict__.get(name)
-    if constructor is None or not callable(constructor):
-        sys.exit(f"torch_train.py: no model '{name}' (torchvision names, or {', '.join(CIFAR_DEPTHS)})")
-    kwargs = {"weights": None}
-    if classes:
-        kwargs["num_classes"] = classes
-    if name in ("googlenet", "inception_v3"):
-        kwargs["init_weights"] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return constructor(**kwargs)
-
-
-def serve(step) -> None:
-    print("ready", flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            break
-        times = []
-        for _ in range(int(line)):
-            t = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t) * 1000)
-        print(json.dumps(times), flush=True)
+    kwargs = {"num_classes": classes} if classes else {}
+    return torchvision_model(name, "torch_train.py", **kwargs)
 
 
 def main() -> None:
@@ -151,21 +126,12 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
-    for _ in range(a.warmup):
-        step()
     if a.serve:
+        timed(step, a.warmup)
         serve(step)
         return
-    estimate = time.perf_counter()
-    step()
-    estimate = time.perf_counter() - estimate
-    runs = a.runs if a.runs is not None else min(200, max(10, int(a.seconds / estimate + 0.999)))
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t) * 1000)
-    median = statistics.median(times)
+    timing = time_runs(step, a.warmup, a.runs, a.seconds)
+    median = timing["median"]
     result = {
         "model": a.model,
         "batch": a.batch,
@@ -173,14 +139,14 @@ def main() -> None:
         "engine": f"pytorch {torch.__version__}",
         "threads": torch.get_num_threads(),
         "imagesPerSec": a.batch / (median / 1000),
-        "ms": {"median": median, "min": min(times), "max": max(times)},
-        "runs": runs,
+        "ms": {k: timing[k] for k in ("median", "min", "max")},
+        "runs": timing["runs"],
     }
     if a.json:
         print(json.dumps(result))
     else:
         print(f"{a.model} batch {a.batch} {a.input}, PyTorch {torch.__version__} training, {result['threads']} threads: "
-              f"{result['imagesPerSec']:.1f} images/s (median {median:.1f} ms over {runs} steps)")
+              f"{result['imagesPerSec']:.1f} images/s (median {median:.1f} ms over {timing['runs']} steps)")
 
 
 if __name__ == "__main__":

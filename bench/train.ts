@@ -11,10 +11,6 @@
  * second of steps each, for --seconds, so whatever else the machine does falls on both alike; each
  * figure is the median over every timed step of its engine. PyTorch runs in Debian's /usr/bin/python3.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { median, randomBatch } from '../src/cli/bench.js';
@@ -23,9 +19,7 @@ import { defaultThreads } from '../src/runtime/session.js';
 import { BENCH_OPTIMIZER } from '../src/train/bench.js';
 import { TrainingSession } from '../src/train/step.js';
 import { buildModel } from '../src/zoo/index.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const PYTHON = '/usr/bin/python3';
+import { inTurns, printTable, TorchPeer, timed } from './turns.js';
 
 interface Row {
   model: string;
@@ -38,33 +32,6 @@ interface Row {
   convlabOverPytorch: number;
   /** Timed steps of each engine. */
   runs: number;
-}
-
-/** PyTorch timing steps on request (torch_train.py --serve). */
-class TorchPeer {
-  private readonly lines: AsyncIterator<string>;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  }
-
-  static async start(args: string[]): Promise<TorchPeer> {
-    const child = spawn(PYTHON, [join(here, 'torch_train.py'), ...args, '--serve']);
-    child.stderr.pipe(process.stderr);
-    const peer = new TorchPeer(child);
-    const first = await peer.lines.next();
-    if (first.value !== 'ready') throw new Error(`torch_train.py did not start: ${first.value}`);
-    return peer;
-  }
-
-  async time(steps: number): Promise<number[]> {
-    this.child.stdin.write(`${steps}\n`);
-    const line = await this.lines.next();
-    return JSON.parse(line.value as string) as number[];
-  }
-
-  stop(): void {
-    this.child.stdin.end('\n');
-  }
 }
 
 async function compare(
@@ -90,16 +57,7 @@ async function compare(
   const images = new ort.Tensor('float32', randomBatch(shape), shape);
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
   let step = 0;
-  const ours = async (k: number) => {
-    const out: number[] = [];
-    for (let i = 0; i < k; i++) {
-      const t = performance.now();
-      await session.step(images, labels, 0, ++step);
-      out.push(performance.now() - t);
-    }
-    return out;
-  };
-  const torch = await TorchPeer.start([
+  const torch = await TorchPeer.start('torch_train.py', [
     model,
     '--batch',
     String(batch),
@@ -110,23 +68,15 @@ async function compare(
     '--threads',
     String(threads),
   ]);
-  const engines = [
-    { times: [] as number[], run: ours },
-    { times: [] as number[], run: (k: number) => torch.time(k) },
-  ];
   process.stderr.write(`${model} b${batch}: convlab and PyTorch in turns for ${seconds} s...\n`);
-  const perTurn = [1, 1];
-  for (const [i, e] of engines.entries()) {
-    await e.run(2);
-    perTurn[i] = Math.max(1, Math.round(1000 / median(await e.run(1))));
-  }
-  const start = performance.now();
-  while (performance.now() - start < seconds * 1000 || engines[0]!.times.length < 5) {
-    for (const [i, e] of engines.entries()) e.times.push(...(await e.run(perTurn[i]!)));
-  }
+  const times = await inTurns(
+    [(k) => timed(() => session.step(images, labels, 0, ++step), k), (k) => torch.time(k)],
+    seconds,
+    5,
+  );
   torch.stop();
   await session.release();
-  const [convlab, pytorch] = engines.map((e) => batch / (median(e.times) / 1000)) as [number, number];
+  const [convlab, pytorch] = times.map((t) => batch / (median(t) / 1000)) as [number, number];
   return {
     model,
     batch,
@@ -135,7 +85,7 @@ async function compare(
     convlab,
     pytorch,
     convlabOverPytorch: convlab / pytorch,
-    runs: engines[0]!.times.length,
+    runs: times[0]!.length,
   };
 }
 
@@ -181,12 +131,7 @@ if (values.json) {
     r.pytorch.toFixed(1),
     `${r.convlabOverPytorch.toFixed(2)}x`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  for (const l of [header, ...lines]) {
-    process.stdout.write(
-      `${l.map((c, i) => (i ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ')}\n`,
-    );
-  }
+  printTable(header, lines);
   process.stdout.write(
     'One step: train-mode forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4).\n',
   );
