@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useState } from 'react';
 import { nearest } from '../../../src/zoo/registry.js';
-import { Stat } from '../components.js';
+import { CatalogueOptions, Stat } from '../components.js';
 import { bytes, metric, pair, thousands } from '../format.js';
 import { ancestorsOf, blockTree, defaultCollapsed, fold } from '../graph/fold.js';
-import { type Analysis, analyse, catalogue, findEntry } from '../lab.js';
+import { type Analysis, analyse, findEntry } from '../lab.js';
 import { Details } from '../model/Details.js';
 import { GraphPane } from '../model/GraphPane.js';
 import { LayerTable } from '../model/LayerTable.js';
@@ -73,24 +73,7 @@ function ModelView({ analysis, selectedName }: { analysis: Analysis; selectedNam
         <label className="field">
           model
           <select value={entry.name} onChange={(e) => navigate(`/model/${e.target.value}`)}>
-            <optgroup label="zoo">
-              {catalogue
-                .filter((m) => m.kind === 'zoo')
-                .map((m) => (
-                  <option key={m.name} value={m.name}>
-                    {m.name}
-                  </option>
-                ))}
-            </optgroup>
-            <optgroup label="examples">
-              {catalogue
-                .filter((m) => m.kind === 'example')
-                .map((m) => (
-                  <option key={m.name} value={m.name}>
-                    {m.name}
-                  </option>
-                ))}
-            </optgroup>
+            <CatalogueOptions first="zoo" />
           </select>
         </label>
       </div>

@@ -6,9 +6,9 @@ import { ConvlabError, GraphError } from '../../../src/ir/errors.js';
 import type { Graph } from '../../../src/ir/graph.js';
 import { resolveGraph } from '../../../src/ir/resolve.js';
 import { parseSpec, toSpec } from '../../../src/ir/spec.js';
-import { Stat } from '../components.js';
+import { CatalogueOptions, Stat } from '../components.js';
 import { bytes, dims, metric, pair, thousands } from '../format.js';
-import { catalogue, findEntry, graphOf, lastSpatialField } from '../lab.js';
+import { findEntry, graphOf, lastSpatialField } from '../lab.js';
 import { type Route, setQuery } from '../router.js';
 import { formatSpec, lineOf, type Scan, scanSpec } from '../specText.js';
 
@@ -170,24 +170,7 @@ export function SpecPage({ route }: { route: Route }) {
         <label>
           start from
           <select value={findEntry(from) ? from : DEFAULT_START} onChange={(e) => start(e.target.value)}>
-            <optgroup label="examples">
-              {catalogue
-                .filter((m) => m.kind === 'example')
-                .map((m) => (
-                  <option key={m.name} value={m.name}>
-                    {m.name}
-                  </option>
-                ))}
-            </optgroup>
-            <optgroup label="zoo">
-              {catalogue
-                .filter((m) => m.kind === 'zoo')
-                .map((m) => (
-                  <option key={m.name} value={m.name}>
-                    {m.name}
-                  </option>
-                ))}
-            </optgroup>
+            <CatalogueOptions first="example" />
           </select>
         </label>
         <button type="button" onClick={() => start(from)}>
