@@ -5,7 +5,7 @@ import { loadDataset } from '../data/sources.js';
 import type { Budget } from '../experiments/experiment.js';
 import '../experiments/index.js';
 import { getExperiment, listExperiments } from '../experiments/registry.js';
-import { formatSeconds, writeReport } from '../experiments/report.js';
+import { formatSeconds, verdictSentence, writeReport } from '../experiments/report.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Command, Values } from './command.js';
 import { json, table } from './format.js';
@@ -110,7 +110,7 @@ export const experimentCommand: Command = {
       );
     } else {
       io.stdout(
-        `${experiment.name}: the claim ${outcome.verdict} (${formatSeconds(seconds)}). ${outcome.finding}\nreport: ${join(out, 'report.md')}`,
+        `${experiment.name}: ${verdictSentence(outcome.verdict)} (${formatSeconds(seconds)}) ${outcome.finding}\nreport: ${join(out, 'report.md')}`,
       );
     }
     return 0;

@@ -14,7 +14,7 @@ const BUDGETS: Record<
   { train: number; test: number; epochs: number; batch: number; warmup: number }
 > = {
   quick: { train: 256, test: 128, epochs: 1, batch: 64, warmup: 0 },
-  full: { train: 6000, test: 2000, epochs: 6, batch: 128, warmup: 1 },
+  full: { train: 5000, test: 2000, epochs: 5, batch: 128, warmup: 1 },
 };
 
 /** Training error as the paper plots it: the fraction of each step's batch misclassified in training mode. */

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Budget, Experiment, Outcome } from './experiment.js';
+import type { Budget, Experiment, Outcome, Verdict } from './experiment.js';
 
 /** A markdown table; numbers are written as given (format them first). */
 export function markdownTable(
@@ -37,7 +37,7 @@ export function writeReport(dir: string, e: Experiment, o: Outcome, meta: Report
   const md = [
     `# ${e.title}`,
     '',
-    `**Verdict: the claim ${o.verdict} on this data.** ${o.finding}`,
+    `**Verdict: ${verdictSentence(o.verdict)}** ${o.finding}`,
     '',
     ...(meta.budget === 'quick'
       ? [
@@ -77,3 +77,7 @@ export function formatSeconds(s: number): string {
   const m = Math.floor(s / 60);
   return m ? `${m} min ${Math.round(s - 60 * m)} s` : `${s.toFixed(1)} s`;
 }
+
+/** "the claim held on this data.", "the claim did not hold ...", "inconclusive on this data." */
+export const verdictSentence = (v: Verdict): string =>
+  v === 'inconclusive' ? 'inconclusive on this data.' : `the claim ${v} on this data.`;

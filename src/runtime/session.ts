@@ -11,6 +11,12 @@ import { ConvlabError } from '../ir/errors.js';
 export interface SessionOptions {
   /** Intra-op threads; default: every core. */
   readonly threads?: number;
+  /**
+   * onnxruntime's CPU arena and memory-pattern planning (default on: fastest). Off, every tensor
+   * is allocated and freed on its own, so the process's resident memory follows the live tensors
+   * (what a memory measurement wants).
+   */
+  readonly arena?: boolean;
 }
 
 export const defaultThreads = (): number => availableParallelism();
@@ -21,6 +27,8 @@ export function sessionOptions(options: SessionOptions = {}): ort.InferenceSessi
     intraOpNumThreads: options.threads ?? defaultThreads(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    enableCpuMemArena: options.arena ?? true,
+    enableMemPattern: options.arena ?? true,
     // Warnings about initializers that optimisation made unused are noise on a user's stderr.
     logSeverityLevel: 3,
   };

@@ -40,7 +40,15 @@ export class TrainingSession {
     init: { seed: number; weights?: ReadonlyMap<string, WeightData> },
     session: SessionOptions = {},
   ): Promise<TrainingSession> {
-    const graph = trainingGraph(model, options);
+    return TrainingSession.open(trainingGraph(model, options), init, session);
+  }
+
+  /** Open an already compiled training graph (see `create`). */
+  static async open(
+    graph: TrainingGraph,
+    init: { seed: number; weights?: ReadonlyMap<string, WeightData> },
+    session: SessionOptions = {},
+  ): Promise<TrainingSession> {
     const state = new Map<string, ort.Tensor>();
     for (const s of graph.state) {
       let data = init.weights?.get(s.name);
@@ -78,6 +86,11 @@ export class TrainingSession {
       correct: Number((result[outputs.correct]!.data as BigInt64Array)[0]!),
       probes: new Map(outputs.probes.map((name) => [name, (result[name]!.data as Float32Array)[0]!])),
     };
+  }
+
+  /** Bytes of the state fed to every step: weights, buffers and optimiser slots. */
+  get stateBytes(): number {
+    return [...this.state.values()].reduce((sum, t) => sum + (t.data as WeightData).byteLength, 0);
   }
 
   /** The current weights, buffers and optimiser state by name (views of onnxruntime's outputs). */

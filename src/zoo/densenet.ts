@@ -60,10 +60,38 @@ export function buildDenseNet(name: string, c: DenseNetConfig, o: BuildOptions):
 
 const IMAGENET = { bnSize: 4, compression: 0.5, stem: 'imagenet', convInit: 'fan_in' } as const;
 
-const densenets: Record<
-  string,
-  DenseNetConfig & { input: readonly [number, number, number]; classes: number; description: string }
-> = {
+type ZooDenseNet = DenseNetConfig & {
+  input: readonly [number, number, number];
+  classes: number;
+  description: string;
+};
+
+/**
+ * DenseNet-BC with k = 12 for CIFAR (Huang et al. 2017, section 3 and Table 2): a 3x3 stem to 2k
+ * channels, three dense blocks of n bottleneck layers (two convs each) with a transition between
+ * them, and the classifier, so depth L = 6n + 4. The paper trains L = 100; 40 and 64 are the same
+ * design at n = 6 and 10, for depth studies.
+ */
+function cifarDenseNetBC(depth: number): Record<string, ZooDenseNet> {
+  const n = (depth - 4) / 6;
+  if (!Number.isInteger(n)) throw new Error(`DenseNet-BC depth ${depth} is not 6n + 4`);
+  return {
+    [`densenet_bc_${depth}_k12`]: {
+      growth: 12,
+      blocks: [n, n, n],
+      initFeatures: 24,
+      bnSize: 4,
+      compression: 0.5,
+      stem: 'cifar',
+      convInit: 'fan_out',
+      input: [3, 32, 32],
+      classes: 10,
+      description: `DenseNet-BC (L = ${depth}, k = 12) for CIFAR (Huang et al. 2017; Table 2 has L = 100): 3x3 stem, 3 blocks of ${n}`,
+    },
+  };
+}
+
+const densenets: Record<string, ZooDenseNet> = {
   densenet121: {
     ...IMAGENET,
     growth: 32,
@@ -100,20 +128,9 @@ const densenets: Record<
     classes: 1000,
     description: 'DenseNet-201, DenseNet-BC with k = 32',
   },
-  densenet_bc_100_k12: {
-    growth: 12,
-    // depth 100 = 3 blocks of n bottleneck layers (2 convs each) + first conv + 2 transitions + FC
-    blocks: [16, 16, 16],
-    initFeatures: 24,
-    bnSize: 4,
-    compression: 0.5,
-    stem: 'cifar',
-    convInit: 'fan_out',
-    input: [3, 32, 32],
-    classes: 10,
-    description:
-      'DenseNet-BC (L = 100, k = 12) for CIFAR (Huang et al. 2017, Table 2): 3x3 stem, 3 blocks of 16',
-  },
+  ...cifarDenseNetBC(40),
+  ...cifarDenseNetBC(64),
+  ...cifarDenseNetBC(100),
 };
 
 for (const [name, { input, classes, description, ...cfg }] of Object.entries(densenets)) {
