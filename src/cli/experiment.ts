@@ -1,8 +1,8 @@
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/sources.js';
-import type { Budget } from '../experiments/experiment.js';
+import type { Budget, Outcome } from '../experiments/experiment.js';
 import '../experiments/index.js';
 import { getExperiment, listExperiments } from '../experiments/registry.js';
 import { formatSeconds, verdictSentence, writeReport } from '../experiments/report.js';
@@ -75,18 +75,16 @@ export const experimentCommand: Command = {
     const source = typeof values['data'] === 'string' ? values['data'] : 'fashion-mnist';
     prepareOut(out);
     const data = await loadDataset(source, { seed });
-    const scratch = join(out, '.runs');
+    // Training runs' files (checkpoints, metrics) go to a temporary folder, not beside the report.
+    const scratch = mkdtempSync(join(tmpdir(), `convlab-${experiment.name}-`));
     const started = performance.now();
     io.stderr(`${experiment.name} (${budget} budget) on ${data.name}: ${experiment.title}`);
-    const outcome = await experiment.run({
-      data,
-      source,
-      budget,
-      seed,
-      scratch,
-      log: io.stderr,
-    });
-    rmSync(scratch, { recursive: true, force: true });
+    let outcome: Outcome;
+    try {
+      outcome = await experiment.run({ data, source, budget, seed, scratch, log: io.stderr });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpus();
     const files = writeReport(out, experiment, outcome, {
