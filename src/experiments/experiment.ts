@@ -16,7 +16,7 @@ export interface ExperimentContext {
   readonly source: string;
   readonly budget: Budget;
   readonly seed: number;
-  /** A folder the experiment may use for its training runs' files (inside the output folder). */
+  /** A temporary folder for its training runs' files, removed when the experiment ends. */
   readonly scratch: string;
   /** One line of progress for the user (stderr). */
   readonly log: (line: string) => void;
