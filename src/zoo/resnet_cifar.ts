@@ -21,7 +21,9 @@ const KAIMING_FAN_IN = { weight: { kind: 'kaiming_normal', mode: 'fan_in' } } as
  * channels, three stages of n basic blocks at 16/32/64 channels on 32/16/8 maps (each later stage
  * opens with stride 2), global average pool, FC: 6n + 2 weighted layers. Shape changes use
  * option A, a parameter-free shortcut (subsample, zero-pad the new channels), so the residual
- * nets have exactly the parameters of their plain twins. torchvision-style names.
+ * nets have exactly the parameters of their plain twins. torchvision-style names. `seReduction`
+ * adds squeeze-and-excitation to every block's residual branch (SENet's SE-ResNet), leaving the
+ * other parameters' names, so a seeded build starts from the same conv weights as its plain twin.
  */
 export function buildCifarResNet(
   name: string,
@@ -29,6 +31,7 @@ export function buildCifarResNet(
   n: number,
   shortcut: Shortcut,
   o: BuildOptions,
+  seReduction?: number,
 ): Graph {
   const b = new GraphBuilder(name, family).initialise('conv2d', KAIMING_FAN_IN);
   let x: Tensor = b.input(o.input);
@@ -37,7 +40,8 @@ export function buildCifarResNet(
   [16, 32, 64].forEach((planes, stage) => {
     x = b.scope(`layer${stage + 1}`, 'ResLayer', () => {
       for (let i = 0; i < n; i++) {
-        x = basicBlock(x, String(i), { planes, stride: i === 0 && stage > 0 ? 2 : 1, shortcut });
+        const stride = i === 0 && stage > 0 ? 2 : 1;
+        x = basicBlock(x, String(i), { planes, stride, shortcut, ...(seReduction && { seReduction }) });
       }
       return x;
     });
