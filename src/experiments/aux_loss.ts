@@ -11,7 +11,7 @@ import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
 import { markdownTable, percent } from './report.js';
 import { movingAverage } from './smooth.js';
-import { type RunResult, subset, trainRun } from './training.js';
+import { type RunResult, subset, type TrainingBudget, trainRun } from './training.js';
 
 /** [ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj]: GoogLeNet's Table 1 at a quarter width. */
 type Widths = readonly [number, number, number, number, number, number];
@@ -84,10 +84,7 @@ export function buildSmallGoogLeNet(o: {
   return b.build();
 }
 
-const BUDGETS: Record<
-  Budget,
-  { train: number; test: number; epochs: number; batch: number; warmup: number }
-> = {
+const BUDGETS: Record<Budget, TrainingBudget> = {
   quick: { train: 256, test: 128, epochs: 1, batch: 64, warmup: 0 },
   full: { train: 6000, test: 2000, epochs: 5, batch: 128, warmup: 1 },
 };

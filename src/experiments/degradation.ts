@@ -4,15 +4,12 @@ import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
 import { markdownTable, percent } from './report.js';
 import { movingAverage } from './smooth.js';
-import { type RunResult, subset, trainRun } from './training.js';
+import { type RunResult, subset, type TrainingBudget, trainRun } from './training.js';
 
 /** The four nets of the ResNet paper's Fig. 6 comparison, at two depths each. */
 const MODELS = ['plain20', 'plain56', 'resnet20', 'resnet56'] as const;
 
-const BUDGETS: Record<
-  Budget,
-  { train: number; test: number; epochs: number; batch: number; warmup: number }
-> = {
+const BUDGETS: Record<Budget, TrainingBudget> = {
   quick: { train: 256, test: 128, epochs: 1, batch: 64, warmup: 0 },
   full: { train: 5000, test: 2000, epochs: 5, batch: 128, warmup: 1 },
 };

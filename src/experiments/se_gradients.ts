@@ -6,12 +6,9 @@ import type { Budget, ExperimentContext, Figure, Outcome, Verdict } from './expe
 import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
 import { markdownTable, percent } from './report.js';
-import { type RunResult, subset, trainRun } from './training.js';
+import { type RunResult, subset, type TrainingBudget, trainRun } from './training.js';
 
-const BUDGETS: Record<
-  Budget,
-  { train: number; test: number; epochs: number; batch: number; warmup: number }
-> = {
+const BUDGETS: Record<Budget, TrainingBudget> = {
   quick: { train: 256, test: 128, epochs: 1, batch: 64, warmup: 0 },
   full: { train: 6000, test: 2000, epochs: 6, batch: 128, warmup: 1 },
 };

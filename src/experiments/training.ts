@@ -16,6 +16,15 @@ export const subset = (data: Dataset, sizes: { train: number; test: number }): D
   test: limit(data.test, sizes.test),
 });
 
+/** An experiment's training budget: data subset sizes, epochs, batch and warm-up epochs. */
+export interface TrainingBudget {
+  readonly train: number;
+  readonly test: number;
+  readonly epochs: number;
+  readonly batch: number;
+  readonly warmup: number;
+}
+
 /** SGD with Nesterov momentum 0.9 and weight decay 5e-4: `convlab train`'s default optimiser. */
 export const SGD: OptimizerSpec = { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
 
