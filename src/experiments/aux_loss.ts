@@ -11,7 +11,7 @@ import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
 import { markdownTable, percent } from './report.js';
 import { movingAverage } from './smooth.js';
-import { type RunResult, subset, type TrainingBudget, trainRun } from './training.js';
+import { type RunResult, subset, type TrainingBudget, trainingSetup, trainRun } from './training.js';
 
 /** [ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj]: GoogLeNet's Table 1 at a quarter width. */
 type Widths = readonly [number, number, number, number, number, number];
@@ -307,8 +307,7 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
     `The two auxiliary classifiers are GoogLeNet's (torchvision's InceptionAux: average pool to 4x4, 1x1 conv to 128, FC 1024 + ReLU, FC), after inception4a and inception4d, their losses weighted ${AUX_WEIGHT}.`,
     "Unlike GoogLeNet, no dropout (0.7 in the heads, 0.4 before the main FC): convlab's training graph leaves onnxruntime's dropout masks unseeded, so runs with dropout would not repeat, and the two runs would not share their noise.",
     `The net is trained twice with the same seed, with and without the heads: the trunk's parameters have the same names, so both runs start from identical trunk weights and see the same batches.`,
-    `Data: the first ${data.train.count} training and ${data.test.count} test images, no augmentation.`,
-    `Training: ${b.epochs} epochs, batch ${b.batch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1 with ${b.warmup} epoch${b.warmup === 1 ? '' : 's'} of linear warm-up and a cosine decay.`,
+    ...trainingSetup(data, b, 0.1),
     `Each step reports the main head's own cross-entropy and the L2 norm of every parameter's loss gradient (weight decay excluded); a trunk part's gradient norm is the norm of all its conv weights' gradients together.`,
     "At the first step the two runs have the same weights and batch, so the ratio there is the heads' own contribution; later the runs' weights differ, so the ratio over the run also reflects where each run's training has gone (behind batch normalisation, a conv weight's gradient shrinks as the weight grows).",
     `The claim counts as held when the first conv layer gets at least ${GRADIENT_BOOST}x the gradient over the run and the final test accuracy is higher by more than twice the binomial standard error of the difference; as not held when the gradient is not boosted or the accuracy is lower by that much; otherwise inconclusive.`,

@@ -6,7 +6,7 @@ import type { Budget, ExperimentContext, Figure, Outcome, Verdict } from './expe
 import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
 import { markdownTable, percent } from './report.js';
-import { type RunResult, subset, type TrainingBudget, trainRun } from './training.js';
+import { type RunResult, subset, type TrainingBudget, trainingSetup, trainRun } from './training.js';
 
 const BUDGETS: Record<Budget, TrainingBudget> = {
   quick: { train: 256, test: 128, epochs: 1, batch: 64, warmup: 0 },
@@ -319,8 +319,7 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
   const setup = [
     `ResNet-20 as in He et al. 2015, section 4.2 (a 3x3 conv to 16 channels, three stages of three basic blocks at 16/32/64 channels, option-A identity shortcuts, global average pooling, FC), built for ${data.train.shape.join('x')} ${ctx.data.name} images, and its SE twin: the same net with a squeeze-and-excitation block (reduction ${SE_REDUCTION}, so 1, 2 and 4 hidden units in the three stages) on every block's residual branch, after its second BN and before the addition, as in SE-ResNet (Hu et al., Fig. 3).`,
     'The conv weights have the same names in both nets, so the seeded runs start from identical conv weights and see the same batches; Kaiming-normal initialisation (fan_in) for every conv, the SE 1x1 convs included.',
-    `Data: the first ${data.train.count} training and ${data.test.count} test images, no augmentation.`,
-    `Training: ${b.epochs} epochs, batch ${b.batch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1 with ${b.warmup} epoch${b.warmup === 1 ? '' : 's'} of linear warm-up and a cosine decay.`,
+    ...trainingSetup(data, b, 0.1),
     "Every step reports the L2 norm of each parameter's loss gradient (weight decay excluded) and the standard deviation of the loss gradient on the residual stream (the stem's output and every block's output), turned into a norm per image by the square root of the map's size.",
     "'At initialisation' is the first step (before any update); 'trained' is the mean over the last epoch's steps.",
     `The claim counts as held when the stem and first stage's conv gradients together are at most 1/${MEANINGFUL} of the plain net's both at initialisation and after training, as not held when neither is, and as inconclusive otherwise.`,

@@ -25,6 +25,12 @@ export interface TrainingBudget {
   readonly warmup: number;
 }
 
+/** The setup sentences of a run on `data` with budget `b`, SGD as `SGD`, peak lr `lr`, cosine decay. */
+export const trainingSetup = (data: Dataset, b: TrainingBudget, lr: number): string[] => [
+  `Data: the first ${data.train.count} training and ${data.test.count} test images, no augmentation.`,
+  `Training: ${b.epochs} epochs, batch ${b.batch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr ${lr} with ${b.warmup} epoch${b.warmup === 1 ? '' : 's'} of linear warm-up and a cosine decay.`,
+];
+
 /** SGD with Nesterov momentum 0.9 and weight decay 5e-4: `convlab train`'s default optimiser. */
 export const SGD: OptimizerSpec = { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
 
