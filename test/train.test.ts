@@ -19,6 +19,7 @@ import { resolveGraph } from '../src/ir/resolve.js';
 import { adaptiveAvgpool2d } from '../src/ops/adaptive_avgpool2d.js';
 import { batchnorm2d } from '../src/ops/batchnorm2d.js';
 import { conv2d } from '../src/ops/conv2d.js';
+import { dropout } from '../src/ops/dropout.js';
 import { flatten } from '../src/ops/flatten.js';
 import { linear } from '../src/ops/linear.js';
 import { relu } from '../src/ops/relu.js';
@@ -40,7 +41,8 @@ const freshDir = () => {
 };
 
 /** Two conv-BN-ReLU layers, global pooling, a linear classifier: enough for the synthetic gratings. */
-function tiny(shape: [number, number, number] = [1, 16, 16], classes = 10): Graph {
+/** `dropoutP` puts dropout before the classifier. */
+function tiny(shape: [number, number, number] = [1, 16, 16], classes = 10, dropoutP = 0): Graph {
   const b = new GraphBuilder('tiny', 'test');
   let x = b.input(shape);
   x = relu(
@@ -49,9 +51,9 @@ function tiny(shape: [number, number, number] = [1, 16, 16], classes = 10): Grap
   );
   x = conv2d(x, { out: 16, kernel: 3, stride: 2, padding: 1, bias: false }, 'conv2');
   x = relu(batchnorm2d(x, {}, 'bn2'), 'relu2');
-  b.output(
-    linear(flatten(adaptiveAvgpool2d(x, { output: 1 }, 'avgpool'), 'flatten'), { out: classes }, 'fc'),
-  );
+  x = flatten(adaptiveAvgpool2d(x, { output: 1 }, 'avgpool'), 'flatten');
+  if (dropoutP > 0) x = dropout(x, { p: dropoutP }, 'dropout');
+  b.output(linear(x, { out: classes }, 'fc'));
   return b.build();
 }
 
@@ -346,7 +348,9 @@ describe('the training loop', () => {
     );
   });
 
-  it('resumed at an epoch boundary and mid-epoch, with AdamW and augmentation, ends exactly the same', async () => {
+  it('resumed at an epoch boundary and mid-epoch, with AdamW, augmentation and dropout, ends exactly the same', async () => {
+    // Dropout's masks are a function of seed, node and step, so a new session draws the same ones.
+    const graph = tiny([1, 16, 16], 10, 0.5);
     const c = config({
       epochs: 3,
       optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
@@ -355,19 +359,23 @@ describe('the training loop', () => {
       labelSmoothing: 0.1,
     });
     const straight = freshDir();
-    await run(straight, c);
+    await run(straight, c, { graph });
     const split = freshDir();
     // Stop after step 13 (mid epoch 2), then after epoch 2's end, then finish.
     let steps = 0;
     const stopAt = (n: number) => () => (++steps === n ? 'test' : undefined);
-    const a = await run(split, c, { stop: stopAt(13) });
+    const a = await run(split, c, { graph, stop: stopAt(13) });
     expect(a).toMatchObject({ status: 'stopped', epoch: 1, step: 13 });
     expect(readCheckpoint(join(split, FILES.checkpoint)).state.partial.steps).toBe(3);
     // The loop asks after each step except an epoch's last, and after each epoch: 7 more steps reach epoch 2's end.
     steps = 0;
-    const b = await run(split, c, { stop: stopAt(7), resume: readCheckpoint(join(split, FILES.checkpoint)) });
+    const b = await run(split, c, {
+      graph,
+      stop: stopAt(7),
+      resume: readCheckpoint(join(split, FILES.checkpoint)),
+    });
     expect(b).toMatchObject({ status: 'stopped', epoch: 2, step: 20 });
-    const done = await run(split, c, { resume: readCheckpoint(join(split, FILES.checkpoint)) });
+    const done = await run(split, c, { graph, resume: readCheckpoint(join(split, FILES.checkpoint)) });
     expect(done).toMatchObject({ status: 'completed', epoch: 3, step: 30 });
     expect(done.history).toHaveLength(3);
     expectSameTensors(join(straight, FILES.checkpoint), join(split, FILES.checkpoint));

@@ -20,6 +20,11 @@ export interface TrainingGraphOptions {
   readonly auxWeight?: number;
   /** Measurements of the step for experiments, each a scalar output (see `Probes`). */
   readonly probes?: Probes;
+  /**
+   * Seed of the step's random draws (dropout masks; default 0). A draw is a function of the seed,
+   * the node and the step number, so a resumed run draws exactly what an uninterrupted one would.
+   */
+  readonly seed?: number;
 }
 
 /**
@@ -78,12 +83,13 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   const w = new GraphWriter('train', 'inputs');
   const tensorOf: string[] = [];
   const images = w.claim(r.nodes[0]!.node.name);
+  const step = w.claim('step');
+  w.drawsFrom(o.seed ?? 0, step);
   for (const n of r.nodes)
     tensorOf[n.index] = w.lower(n, n.index === 0 ? [images] : n.inputs.map((i) => tensorOf[i]!));
 
   const labels = w.claim('labels');
   const lr = w.claim('lr');
-  const step = w.claim('step');
   const main = r.outputs.find((out) => out.role === 'main')!;
   const mainNode = r.byName.get(main.node)!;
   const classes = mainNode.ctx.output[1]!;

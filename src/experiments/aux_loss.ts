@@ -75,8 +75,8 @@ export function buildSmallGoogLeNet(o: {
       if (aux && o.aux) tapped.push([aux, x]);
     }
   });
-  // No dropout anywhere, the heads' included: onnxruntime draws training-mode dropout masks from an
-  // unseeded stream, so with it neither would a run repeat nor would the two runs see the same noise.
+  // No dropout anywhere, the heads' included: the two runs then differ in nothing but the heads'
+  // gradients (the heads' own dropout masks would be noise only one run sees).
   const heads = tapped.map(([head, t]) => googlenetAux(t, head, { classes: o.classes, dropout: 0 }));
   x = flatten(adaptiveAvgpool2d(x, { output: 1 }, 'avgpool'), 'flatten');
   b.output(linear(x, { out: o.classes }, 'fc'));
@@ -305,7 +305,7 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
     `A small GoogLeNet for ${data.train.shape.join('x')} ${ctx.data.name} images: a stem of 3x3 conv (16), 1x1 conv (16), 3x3 conv (48) at full resolution, then the paper's nine Inception modules (Table 1) at a quarter of their widths on 14x14, 7x7 and 4x4 maps (a stride-2 max pool before each stage), global average pooling and FC.`,
     `Every conv is followed by batch normalisation and ReLU (torchvision's BasicConv2d; the 2014 paper predates BN), with the paper's 5x5 kernels and Kaiming-normal initialisation.`,
     `The two auxiliary classifiers are GoogLeNet's (torchvision's InceptionAux: average pool to 4x4, 1x1 conv to 128, FC 1024 + ReLU, FC), after inception4a and inception4d, their losses weighted ${AUX_WEIGHT}.`,
-    "Unlike GoogLeNet, no dropout (0.7 in the heads, 0.4 before the main FC): convlab's training graph leaves onnxruntime's dropout masks unseeded, so runs with dropout would not repeat, and the two runs would not share their noise.",
+    "Unlike GoogLeNet, no dropout (0.7 in the heads, 0.4 before the main FC): the two runs then differ in nothing but the heads' gradients; dropout in the heads would be noise only one of them sees.",
     `The net is trained twice with the same seed, with and without the heads: the trunk's parameters have the same names, so both runs start from identical trunk weights and see the same batches.`,
     ...trainingSetup(data, b, 0.1),
     `Each step reports the main head's own cross-entropy and the L2 norm of every parameter's loss gradient (weight decay excluded); a trunk part's gradient norm is the norm of all its conv weights' gradients together.`,

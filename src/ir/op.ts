@@ -116,6 +116,11 @@ export interface OnnxWriter {
   save(what: string, tensor: string): void;
   /** In train mode, the value buffer `local` takes after this step (BatchNorm's running statistics). */
   update(local: string, tensor: string): void;
+  /**
+   * In train mode, what this node's random draws derive from (dropout's mask; see ops/random.ts):
+   * the run's seed, the step counter (a float32 scalar graph input) and the node's name.
+   */
+  randomSource(): { readonly seed: number; readonly step: string; readonly node: string };
 }
 
 /**

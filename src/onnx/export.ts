@@ -60,6 +60,8 @@ export class GraphWriter implements OnnxWriter {
   private firstOfCurrent = 0;
   private readonly saved = new Map<number, Map<string, string>>();
   private readonly updates = new Map<string, { tensor: string; spec: TensorSpec }>();
+  /** A training graph's seed and step input (see `drawsFrom`). */
+  private random: { seed: number; step: string } | undefined;
 
   /**
    * `params` says where parameters and buffers come from: 'initializers' embeds their values (an
@@ -138,6 +140,16 @@ export class GraphWriter implements OnnxWriter {
   update(local: string, tensor: string): void {
     const spec = this.owner().params.find((p) => p.name === local)!;
     this.updates.set(this.param(local), { tensor, spec });
+  }
+
+  /** Random draws in the graph derive from `seed` and the step counter `step` (a float32 scalar input). */
+  drawsFrom(seed: number, step: string): void {
+    this.random = { seed, step };
+  }
+
+  randomSource(): { seed: number; step: string; node: string } {
+    if (!this.random) throw new Error('random draws need a training graph (its step input and seed)');
+    return { ...this.random, node: this.owner().node.name };
   }
 
   /** What node `n`'s train-mode lowering saved for its backward, by name. */

@@ -2,14 +2,13 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, num } from '../ir/schema.js';
+import { keepMask } from './random.js';
 import { type NameOrOptions, onnxNode, options } from './util.js';
 
-/** TensorProto.DataType BOOL: Dropout's training_mode input is a bool scalar. */
-const ONNX_BOOL = 9;
-
 /**
- * Dropout with probability p. The identity at inference (0 FLOPs); in training it keeps a mask of
- * the zeroed elements, one byte each, for backward.
+ * Dropout with probability p: in training each element is zeroed with probability p and the rest
+ * scaled by 1/(1-p); the identity at inference (0 FLOPs). Training keeps the mask, one byte per
+ * element, for backward.
  */
 export const Dropout = registerOp(
   defineOp({
@@ -31,14 +30,13 @@ export const Dropout = registerOp(
         extra: ({ output }) => [{ what: 'mask', shape: output, dtype: 'bool' }],
       },
     },
-    onnx({ attrs: a }, w, [x]) {
-      if (w.mode === 'infer') return x!;
-      const ratio = w.constant([a.p], [], 'float32');
-      const training = onnxNode(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: ONNX_BOOL } });
-      // The mask output is what backward multiplies by; onnxruntime draws it from its own seeded stream.
-      const [y, mask] = w.node('Dropout', [x!, ratio, training], {}, 2);
-      w.save('mask', mask!);
-      return y!;
+    onnx({ attrs: a, output }, w, [x]) {
+      if (w.mode === 'infer' || a.p === 0) return x!;
+      // The mask is a hash of (seed, node, step, element), not onnxruntime's Dropout: see ops/random.ts.
+      const keep = keepMask(w, output, a.p);
+      w.save('mask', keep);
+      const kept = onnxNode(w, 'Where', [keep, x!, w.constant([0], [], 'float32')]);
+      return onnxNode(w, 'Mul', [kept, w.constant([a.p < 1 ? 1 / (1 - a.p) : 0], [], 'float32')]);
     },
   }),
 );

@@ -219,6 +219,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         batch,
         optimizer: config.optimizer,
         labelSmoothing: config.labelSmoothing,
+        seed: config.seed,
         ...(config.auxWeight !== null && { auxWeight: config.auxWeight }),
         ...(o.probes && { probes: o.probes }),
       },

@@ -77,6 +77,7 @@ const cases: [string, ReturnType<typeof around>, { inputScale?: number }?][] = [
   ['adaptive_maxpool2d uniform bins', around((x) => adaptiveMaxpool2d(x, { output: 2 }))],
   ['linear', around((x) => linear(flatten(x), { out: 5 }))],
   ['dropout p = 0', around((x) => dropout(x, { p: 0 }))],
+  ['dropout p = 0.5 (the same mask in every evaluation of a step)', around((x) => dropout(x, { p: 0.5 }))],
   ['add (residual)', around((x) => add(conv2d(x, { out: 4, kernel: 3, padding: 1 }), x))],
   [
     'mul (SE broadcast)',

@@ -6,6 +6,8 @@ import { masked, mul, scalar } from '../onnx_ops.js';
 registerGradient({
   op: Dropout,
   backward: ({ attrs: a, saved, dy }, w) => ({
-    inputs: [a.p === 0 ? dy : masked(w, saved.extra('mask'), mul(w, dy, scalar(w, 1 / (1 - a.p))))],
+    inputs: [
+      a.p === 0 ? dy : masked(w, saved.extra('mask'), mul(w, dy, scalar(w, a.p < 1 ? 1 / (1 - a.p) : 0))),
+    ],
   }),
 });
