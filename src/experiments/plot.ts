@@ -39,6 +39,31 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
+/**
+ * Ticks for a log axis from 10^lo to 10^hi: the powers of ten when it spans three or more, else
+ * 1-2-5 (or 1..9) times them, else (a range narrower than about 1.3x) linear ticks.
+ */
+export function logTicks(lo: number, hi: number): number[] {
+  const decades = niceTicks(Math.ceil(lo), Math.floor(hi)).filter(
+    (e) => Number.isInteger(e) && e >= lo && e <= hi,
+  );
+  if (decades.length >= 3) return decades.map((e) => +(10 ** e).toPrecision(12));
+  for (const mantissas of [
+    [1, 2, 5],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  ]) {
+    const ticks: number[] = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+      for (const m of mantissas) {
+        const v = +(m * 10 ** e).toPrecision(12);
+        if (Math.log10(v) >= lo - 1e-9 && Math.log10(v) <= hi + 1e-9) ticks.push(v);
+      }
+    }
+    if (ticks.length >= 3) return ticks;
+  }
+  return niceTicks(10 ** lo, 10 ** hi);
+}
+
 const format = (v: number) => {
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(0);
@@ -78,11 +103,7 @@ export function lineChart(c: Chart): string {
       `<text x="${sx(t)}" y="${margin.top + plotH + 16}" text-anchor="middle">${format(t)}</text>`,
     );
   }
-  const yTicks = c.logY
-    ? niceTicks(Math.ceil(y0), Math.floor(y1))
-        .filter(Number.isInteger)
-        .map((e) => 10 ** e)
-    : niceTicks(y0, y1);
+  const yTicks = c.logY ? logTicks(y0, y1) : niceTicks(y0, y1);
   for (const t of yTicks) {
     const y = sy(t);
     out.push(

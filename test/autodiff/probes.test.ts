@@ -83,6 +83,39 @@ describe('training-step probes', () => {
     await inference.release();
   });
 
+  it('measure the std of signals far below float32 squares (1e-25), as a scaled copy of a normal one', async () => {
+    const b = new GraphBuilder('tiny_signal', 'test');
+    const x = conv2d(b.input([2, 8, 8]), { out: 4, kernel: 3, padding: 1, bias: false }, 'conv1');
+    b.output(linear(flatten(x, 'flatten'), { out: 5 }, 'fc'));
+    const session = await TrainingSession.create(
+      b.build(),
+      {
+        batch,
+        optimizer: { kind: 'sgd', momentum: 0, nesterov: false, weightDecay: 0 },
+        probes: { activations: ['conv1'] },
+      },
+      { seed: 3 },
+      { threads: 1 },
+    );
+    const at = async (scale: number) =>
+      (
+        await session.step(
+          new ort.Tensor(
+            'float32',
+            images.map((v) => v * scale),
+            [batch, 2, 8, 8],
+          ),
+          labels,
+          0,
+          1,
+        )
+      ).probes.get('act_std/conv1')!;
+    const [normal, tiny] = [await at(1), await at(1e-25)];
+    expect(normal).toBeGreaterThan(0.1);
+    expect(tiny / 1e-25 / normal).toBeCloseTo(1, 4);
+    await session.release();
+  });
+
   it('reject a probe of a node the model does not have', async () => {
     await expect(
       TrainingSession.create(

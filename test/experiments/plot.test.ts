@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lineChart, niceTicks } from '../../src/experiments/plot.js';
+import { lineChart, logTicks, niceTicks } from '../../src/experiments/plot.js';
 import { markdownTable } from '../../src/experiments/report.js';
 import { movingAverage, variance } from '../../src/experiments/smooth.js';
 
@@ -8,6 +8,13 @@ describe('plots and report helpers', () => {
     expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(niceTicks(3, 97)).toEqual([20, 40, 60, 80]);
     expect(niceTicks(-0.013, 0.021)).toEqual([-0.01, 0, 0.01, 0.02]);
+  });
+
+  it('log ticks: powers of ten over decades, 1-2-5 or 1..9 within one, linear when narrower', () => {
+    expect(logTicks(-4.2, 0.3)).toEqual([1e-4, 1e-3, 1e-2, 1e-1, 1]);
+    expect(logTicks(Math.log10(0.15), Math.log10(6))).toEqual([0.2, 0.5, 1, 2, 5]);
+    expect(logTicks(Math.log10(0.012), Math.log10(0.045))).toEqual([0.02, 0.03, 0.04]);
+    expect(logTicks(Math.log10(0.55), Math.log10(0.68))).toEqual([0.55, 0.6, 0.65]);
   });
 
   it('draws one path per series, markers, a legend, and nothing undefined or NaN', () => {

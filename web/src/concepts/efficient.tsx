@@ -110,9 +110,12 @@ function shufflePermutation(channels: number, groups: number): number[] {
     param() {
       throw new Error('channel shuffle has no parameters');
     },
-    // An inference lowering saves nothing for backward and updates no buffer.
+    // An inference lowering saves nothing for backward, updates no buffer and draws nothing.
     save() {},
     update() {},
+    randomSource() {
+      throw new Error('channel shuffle draws no random numbers');
+    },
     node(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, OnnxAttr>> = {}) {
       const x = values.get(inputs[0]!)!;
       const name = `t${fresh++}`;
