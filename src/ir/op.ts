@@ -117,10 +117,12 @@ export interface OnnxWriter {
   /** In train mode, the value buffer `local` takes after this step (BatchNorm's running statistics). */
   update(local: string, tensor: string): void;
   /**
-   * In train mode, what this node's random draws derive from (dropout's mask; see ops/random.ts):
-   * the run's seed, the step counter (a float32 scalar graph input) and the node's name.
+   * In a training step's graph, what this node's random draws derive from (dropout's mask; see
+   * ops/random.ts): the run's seed, the step counter (a float32 scalar graph input) and the node's
+   * name. Undefined elsewhere: a standalone training-forward export has no step input, and uses
+   * ONNX's own random ops.
    */
-  randomSource(): { readonly seed: number; readonly step: string; readonly node: string };
+  randomSource(): { readonly seed: number; readonly step: string; readonly node: string } | undefined;
 }
 
 /**

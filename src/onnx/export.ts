@@ -147,9 +147,8 @@ export class GraphWriter implements OnnxWriter {
     this.random = { seed, step };
   }
 
-  randomSource(): { seed: number; step: string; node: string } {
-    if (!this.random) throw new Error('random draws need a training graph (its step input and seed)');
-    return { ...this.random, node: this.owner().node.name };
+  randomSource(): { seed: number; step: string; node: string } | undefined {
+    return this.random && { ...this.random, node: this.owner().node.name };
   }
 
   /** What node `n`'s train-mode lowering saved for its backward, by name. */

@@ -5,6 +5,9 @@ import { type AttrsIn, num } from '../ir/schema.js';
 import { keepMask } from './random.js';
 import { type NameOrOptions, onnxNode, options } from './util.js';
 
+/** TensorProto.DataType BOOL: Dropout's training_mode input is a bool scalar. */
+const ONNX_BOOL = 9;
+
 /**
  * Dropout with probability p: in training each element is zeroed with probability p and the rest
  * scaled by 1/(1-p); the identity at inference (0 FLOPs). Training keeps the mask, one byte per
@@ -32,7 +35,12 @@ export const Dropout = registerOp(
     },
     onnx({ attrs: a, output }, w, [x]) {
       if (w.mode === 'infer' || a.p === 0) return x!;
-      // The mask is a hash of (seed, node, step, element), not onnxruntime's Dropout: see ops/random.ts.
+      if (!w.randomSource()) {
+        // A standalone training-forward export: ONNX's own Dropout, which any runtime knows.
+        const training = onnxNode(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: ONNX_BOOL } });
+        return w.node('Dropout', [x!, w.constant([a.p], [], 'float32'), training])[0]!;
+      }
+      // In a training step the mask is a hash of (seed, node, step, element): see ops/random.ts.
       const keep = keepMask(w, output, a.p);
       w.save('mask', keep);
       const kept = onnxNode(w, 'Where', [keep, x!, w.constant([0], [], 'float32')]);

@@ -50,7 +50,9 @@ export function salt(seed: number, node: string): number {
  * key = mix(step * 48271 + salt), draw[i] = mix(i * 48271 + key). Train mode only.
  */
 export function uniformDraws(w: OnnxWriter, shape: Shape): string {
-  const { seed, step, node } = w.randomSource();
+  const source = w.randomSource();
+  if (!source) throw new Error('counter-based draws need a training step graph (its step input)');
+  const { seed, step, node } = source;
   const counter = onnxNode(w, 'Cast', [step], { to: { i: INT64 } });
   const key = mix(w, mod(w, plus(w, times(w, counter, 48271), int(w, salt(seed, node)))));
   const index = onnxNode(w, 'Range', [int(w, 0), int(w, numel(shape)), int(w, 1)]);
