@@ -54,6 +54,19 @@ const cases: [string, ReturnType<typeof around>, { inputScale?: number }?][] = [
     'conv2d stride 2, even input (output padding)',
     around((x) => conv2d(x, { out: 4, kernel: 3, stride: 2 }), [3, 8, 8]),
   ],
+  // Output maps of 64..256 positions, or more when strided, take the unfolded weight gradient.
+  [
+    'conv2d 3x3 pad 1 on a 9x9 map (dW unfolded)',
+    around((x) => conv2d(x, { out: 5, kernel: 3, padding: 1 }), [3, 9, 9]),
+  ],
+  [
+    'conv2d grouped 2, dilation 2, stride 2, asymmetric padding, 3x2 (dW unfolded)',
+    around(
+      (x) => conv2d(x, { out: 6, kernel: [3, 2], stride: 2, dilation: 2, groups: 2, padding: [1, 0, 2, 1] }),
+      [4, 35, 35],
+      4,
+    ),
+  ],
   ['batchnorm2d (training statistics)', around((x) => batchnorm2d(x))],
   ['relu', around((x) => relu(x))],
   ['relu6', around((x) => relu6(x)), { inputScale: 12 }],

@@ -72,16 +72,78 @@ function inputGradient(
 }
 
 /**
- * dW as matrix products, one per kernel tap: the input window the tap saw times dY, summed over
- * batch and positions. Two layouts, whichever moves fewer bytes for this convolution:
- * - per sample, [C/g, Ho*Wo] x [Ho*Wo, O/g] batched over N and then summed over N: no transposes,
- *   but an N x C x O/g product per tap (cheap for few channels on large maps, resnet20);
- * - batch folded into the contraction, [C/g, N*Ho*Wo] x [N*Ho*Wo, O/g], after transposing the input
- *   to [C, N, H, W] once (each tap's strided window then reshapes for free): one transpose of the
- *   input and of dY, and products of C x O/g only (the choice for many channels on small maps,
- *   resnet18's layer4 at 1x1).
+ * dW, in one of three forms, chosen by the output map's size P = Ho x Wo and the stride (measured on
+ * 2 threads, onnxruntime 1.30; ms for one dW at batch 128 (64 for the last two rows)):
+ *
+ *   C -> O, map, stride      | per-tap per-sample | per-tap folded | unfolded
+ *   16 -> 16, 32x32, 1       |        30-44       |       75       |  44-47
+ *   32 -> 32, 16x16, 1       |        33-37       |       50       |  29-34
+ *   64 -> 64, 8x8, 1         |        50-55       |       40       |  27-30
+ *   16 -> 32, 32x32 -> 16, 2 |        54-64       |       55       |  20-21
+ *   32 -> 64, 16x16 -> 8, 2  |          49       |       46       |     18
+ *   128 -> 128, 4x4, 1       |          91       |       25       |     25
+ *   256 -> 256, 2x2, 1       |         179       |       16       |     51
+ *
+ * - unfolded: im2col by a grouped Conv with constant one-hot kernels (a constant weight gets
+ *   onnxruntime's fast convolution, and strides cost it nothing, where strided Slices are slow),
+ *   then one product per sample, [O/g, P] x [P, C/g x taps], summed over N. Chosen for maps of 64
+ *   to 256 positions, and for larger ones when strided;
+ * - per tap, per sample: the input window the tap saw, [C/g, P] x [P, O/g] batched over N, summed
+ *   over N (no transposes; large maps, few channels: resnet20's first stage);
+ * - per tap, batch folded into the contraction: [C/g, N x P] x [N x P, O/g] after transposing the
+ *   input to [C, N, H, W] once (tiny maps, many channels: resnet18's last stages).
+ * The last two choose between them by the bytes they move.
  */
 function weightGradient(
+  w: OnnxWriter,
+  x: string,
+  dy: string,
+  xs: readonly number[],
+  ys: readonly number[],
+  a: ConvAttrs,
+) {
+  const [, , ho, wo] = ys as [number, number, number, number];
+  const positions = ho * wo;
+  const strided = a.stride[0] > 1 || a.stride[1] > 1;
+  const taps = a.kernel[0] * a.kernel[1];
+  if (taps > 1 && positions >= 64 && (positions <= 256 || strided)) {
+    return unfoldedWeightGradient(w, x, dy, xs, ys, a);
+  }
+  return perTapWeightGradient(w, x, dy, xs, ys, a);
+}
+
+/** dW from the unfolded input: see `weightGradient`. */
+function unfoldedWeightGradient(
+  w: OnnxWriter,
+  x: string,
+  dy: string,
+  xs: readonly number[],
+  ys: readonly number[],
+  a: ConvAttrs,
+) {
+  const [n, c] = xs as [number, number, number, number];
+  const [, o, ho, wo] = ys as [number, number, number, number];
+  const [kh, kw] = a.kernel;
+  const g = a.groups;
+  const [cg, og, taps, positions] = [c / g, o / g, kh * kw, ho * wo];
+  // Kernel t of channel k picks tap t: the output's channel k x taps + t is that tap's window.
+  const oneHot = new Array<number>(c * taps * taps).fill(0);
+  for (let k = 0; k < c * taps; k++) oneHot[k * taps + (k % taps)] = 1;
+  const unfolded = one(w, 'Conv', [x, w.constant(oneHot, [c * taps, 1, kh, kw], 'float32')], {
+    group: { i: c },
+    kernel_shape: { ints: a.kernel },
+    strides: { ints: a.stride },
+    dilations: { ints: a.dilation },
+    pads: { ints: a.padding },
+  });
+  // [N, g, O/g, P] x [N, g, P, C/g x taps] -> [N, g, O/g, C/g x taps], summed over N.
+  const columns = transpose(w, reshape(w, unfolded, [n, g, cg * taps, positions]), [0, 1, 3, 2]);
+  const product = one(w, 'MatMul', [reshape(w, dy, [n, g, og, positions]), columns]);
+  return reshape(w, reduceSum(w, product, [0], false), [o, cg, kh, kw]);
+}
+
+/** dW from one product per kernel tap: see `weightGradient`. */
+function perTapWeightGradient(
   w: OnnxWriter,
   x: string,
   dy: string,
