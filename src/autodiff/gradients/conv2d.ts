@@ -71,6 +71,15 @@ function inputGradient(
   });
 }
 
+/** What dW is computed from: the input x and dY, their shapes, and the convolution's attributes. */
+interface WeightGradientInputs {
+  readonly x: string;
+  readonly dy: string;
+  readonly xs: readonly number[];
+  readonly ys: readonly number[];
+  readonly a: ConvAttrs;
+}
+
 /**
  * dW, in one of three forms, chosen by the output map's size P = Ho x Wo and the stride (measured on
  * 2 threads, onnxruntime 1.30; ms for one dW at batch 128 (64 for the last two rows)):
@@ -94,33 +103,20 @@ function inputGradient(
  *   input to [C, N, H, W] once (tiny maps, many channels: resnet18's last stages).
  * The last two choose between them by the bytes they move.
  */
-function weightGradient(
-  w: OnnxWriter,
-  x: string,
-  dy: string,
-  xs: readonly number[],
-  ys: readonly number[],
-  a: ConvAttrs,
-) {
+function weightGradient(w: OnnxWriter, dw: WeightGradientInputs) {
+  const { ys, a } = dw;
   const [, , ho, wo] = ys as [number, number, number, number];
   const positions = ho * wo;
   const strided = a.stride[0] > 1 || a.stride[1] > 1;
   const taps = a.kernel[0] * a.kernel[1];
   if (taps > 1 && positions >= 64 && (positions <= 256 || strided)) {
-    return unfoldedWeightGradient(w, x, dy, xs, ys, a);
+    return unfoldedWeightGradient(w, dw);
   }
-  return perTapWeightGradient(w, x, dy, xs, ys, a);
+  return perTapWeightGradient(w, dw);
 }
 
 /** dW from the unfolded input: see `weightGradient`. */
-function unfoldedWeightGradient(
-  w: OnnxWriter,
-  x: string,
-  dy: string,
-  xs: readonly number[],
-  ys: readonly number[],
-  a: ConvAttrs,
-) {
+function unfoldedWeightGradient(w: OnnxWriter, { x, dy, xs, ys, a }: WeightGradientInputs) {
   const [n, c] = xs as [number, number, number, number];
   const [, o, ho, wo] = ys as [number, number, number, number];
   const [kh, kw] = a.kernel;
@@ -143,14 +139,7 @@ function unfoldedWeightGradient(
 }
 
 /** dW from one product per kernel tap: see `weightGradient`. */
-function perTapWeightGradient(
-  w: OnnxWriter,
-  x: string,
-  dy: string,
-  xs: readonly number[],
-  ys: readonly number[],
-  a: ConvAttrs,
-) {
+function perTapWeightGradient(w: OnnxWriter, { x, dy, xs, ys, a }: WeightGradientInputs) {
   const [n, c, h, wd] = xs as [number, number, number, number];
   const [, o, ho, wo] = ys as [number, number, number, number];
   const [kh, kw] = a.kernel;
@@ -194,7 +183,7 @@ registerGradient({
   backward: ({ attrs: a, inputs: [x], output, saved, dy }, w) => ({
     inputs: [inputGradient(w, dy, x!, output, a)],
     params: {
-      weight: weightGradient(w, saved.inputs[0]!, dy, x!, output, a),
+      weight: weightGradient(w, { x: saved.inputs[0]!, dy, xs: x!, ys: output, a }),
       ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}),
     },
   }),
