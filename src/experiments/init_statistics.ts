@@ -59,10 +59,11 @@ const BUDGETS: Record<Budget, Sizes> = {
 const STAGE_CHANNELS = [16, 32] as const;
 
 /**
- * A probed standard deviation below this is not a measurement: the probe squares the values in
- * float32, whose normal range ends at 1.2e-38: a std under about 1e-19 reads as 0 or as noise.
+ * A probed standard deviation below this is not a measurement: the values themselves leave
+ * float32's normal range (it ends at 1.2e-38) and lose precision. (The probe divides by the largest
+ * deviation before squaring, so the squares do not underflow first.)
  */
-export const MEASURABLE = 1e-18;
+export const MEASURABLE = 1e-36;
 
 /** One conv layer of a net, as the variance analysis needs it. */
 export interface ConvLayer {
@@ -609,7 +610,7 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
     "Initialisations of every conv weight: N(0, 0.01); Xavier normal, std sqrt(2 / (fan_in + fan_out)); Kaiming normal over fan_in, std sqrt(2 / fan_in). The FC keeps PyTorch's default.",
     `Data: the first ${needed} ${ctx.data.name} training images, normalised by their own per-channel mean and std, in ${sizes.batches} batch${sizes.batches === 1 ? '' : 'es'} of ${sizes.batch}.`,
     "Measurement: one training step per batch at learning rate 0 (plain SGD, so nothing changes); the training graph's probes give the std of each conv's output and of the gradient of the batch-mean cross-entropy with respect to it, averaged over the batches.",
-    `Stds below ${MEASURABLE.toExponential(0)} are reported as unmeasurable: the probe squares values in float32, whose normal range ends at 1.2e-38.`,
+    `Stds below ${MEASURABLE.toExponential(0)} are reported as unmeasurable: float32's normal range ends at 1.2e-38.`,
     "Prediction (He et al. 2015, section 2.2): through a conv that reads the ReLU of the previous conv's output, the std changes by sqrt(1/2 n Var(w)) per layer, n the fan-in forward and the fan-out backward:",
     'Kaiming gives 1; Xavier 1/sqrt(2) = 0.707 where fan-in equals fan-out; N(0, 0.01) gives 0.01 sqrt(n / 2), 0.085 at 16 channels and 0.12 at 32.',
     `The fans are effective ones: taps that fall on the zero padding are not counted (on the ${last.inSize.join('x')} maps that lowers the predicted std by ${percent(borderLoss, 1)} per layer), and a stride-2 conv reaches each input position with k^2 / 4 taps per output channel.`,

@@ -145,7 +145,7 @@ describe('init-statistics variance analysis', () => {
   it('takes geometric-mean ratios over the measurable layers only', () => {
     expect(geometricMean([1, 4])).toBeCloseTo(2, 12);
     expect(measuredRatio([1, 0.5, 0.25, 0, 0], 0, 4, 'forward')).toEqual({ ratio: 0.5, from: 0, to: 2 });
-    const back = measuredRatio([0, 1e-30, 1e-3, 1e-2, 1e-1], 0, 4, 'backward')!;
+    const back = measuredRatio([0, 1e-40, 1e-3, 1e-2, 1e-1], 0, 4, 'backward')!;
     expect(back.from).toBe(2);
     expect(back.ratio).toBeCloseTo(0.1, 12);
     expect(measuredRatio([0, 0, 0], 0, 2, 'forward')).toBeUndefined();
