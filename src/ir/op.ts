@@ -83,6 +83,10 @@ export interface MemoryFacet<A> {
   readonly saves: SaveDeclaration<A>;
 }
 
+/** TensorProto.DataType values convlab writes (Cast's `to`, tensor element types). */
+export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
+
 /** An ONNX attribute value; the wrapper says its ONNX type, since a JS number is either. */
 export type OnnxAttr =
   | { readonly i: number }

@@ -1,4 +1,4 @@
-import type { OnnxAttr } from '../ir/op.js';
+import { DataType, type DataTypeCode, type OnnxAttr } from '../ir/op.js';
 
 /**
  * A hand-written protobuf encoder for the part of onnx.proto3 an exported CNN needs: ModelProto,
@@ -177,9 +177,7 @@ function writeVarint(out: Uint8Array, at: number, value: bigint): number {
 
 // --- The ONNX messages, as plain data -------------------------------------------------------------
 
-/** TensorProto.DataType values convlab writes. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
-export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
+export { DataType, type DataTypeCode };
 
 export type TensorData = Float32Array | BigInt64Array;
 

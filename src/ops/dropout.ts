@@ -1,12 +1,9 @@
 import type { Tensor } from '../ir/builder.js';
-import { defineOp, IDENTITY } from '../ir/op.js';
+import { DataType, defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, num } from '../ir/schema.js';
 import { keepMask } from './random.js';
 import { type NameOrOptions, onnxNode, options } from './util.js';
-
-/** TensorProto.DataType BOOL: Dropout's training_mode input is a bool scalar. */
-const ONNX_BOOL = 9;
 
 /**
  * Dropout with probability p: in training each element is zeroed with probability p and the rest
@@ -37,7 +34,7 @@ export const Dropout = registerOp(
       if (w.mode === 'infer' || a.p === 0) return x!;
       if (!w.randomSource()) {
         // A standalone training-forward export: ONNX's own Dropout, which any runtime knows.
-        const training = onnxNode(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: ONNX_BOOL } });
+        const training = onnxNode(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: DataType.BOOL } });
         return w.node('Dropout', [x!, w.constant([a.p], [], 'float32'), training])[0]!;
       }
       // In a training step the mask is a hash of (seed, node, step, element): see ops/random.ts.

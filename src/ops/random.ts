@@ -1,4 +1,4 @@
-import type { OnnxWriter } from '../ir/op.js';
+import { DataType, type OnnxWriter } from '../ir/op.js';
 import { numel, type Shape } from '../ir/shape.js';
 import { onnxNode } from './util.js';
 
@@ -53,7 +53,7 @@ export function uniformDraws(w: OnnxWriter, shape: Shape): string {
   const source = w.randomSource();
   if (!source) throw new Error('counter-based draws need a training step graph (its step input)');
   const { seed, step, node } = source;
-  const counter = onnxNode(w, 'Cast', [step], { to: { i: INT64 } });
+  const counter = onnxNode(w, 'Cast', [step], { to: { i: DataType.INT64 } });
   const key = mix(w, mod(w, plus(w, times(w, counter, 48271), int(w, salt(seed, node)))));
   const index = onnxNode(w, 'Range', [int(w, 0), int(w, numel(shape)), int(w, 1)]);
   const draws = mix(w, mod(w, plus(w, times(w, index, 48271), key)));
@@ -65,6 +65,3 @@ export function keepMask(w: OnnxWriter, shape: Shape, p: number): string {
   const dropped = onnxNode(w, 'Less', [uniformDraws(w, shape), int(w, Math.round(p * MODULUS))]);
   return onnxNode(w, 'Not', [dropped]);
 }
-
-/** TensorProto.DataType INT64. */
-const INT64 = 7;
