@@ -93,9 +93,12 @@ class ThreadGatherer implements Gatherer {
       worker.unref();
       worker.on('message', ({ id, images }: { id: number; images: Uint8Array }) => {
         const job = this.jobs.get(id);
+        // A reply to a job close() abandoned: close() has ref'ed the worker to await its exit, and
+        // an unref here would let the process end with that await pending (exit code 13).
+        if (!job) return;
         this.jobs.delete(id);
         if (!this.jobs.size) worker.unref();
-        job?.resolve(images);
+        job.resolve(images);
       });
       worker.on('error', (e) => this.fail(e));
       worker.on('exit', (code) => {
