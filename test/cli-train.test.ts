@@ -390,9 +390,9 @@ describe('convlab train: divergence and interruption', () => {
         `process.exitCode = await trainCommand.run(parsed.positionals, parsed.values as never, io);`,
       ].join('\n'),
     );
-    // In its own process group, signalled as a whole as Ctrl-C does: the tsx wrapper forwards the
-    // signal too, so the training process receives it twice.
-    const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [script, ...args(stopped)], {
+    // One process with tsx as a loader: tsx's own CLI wrapper SIGKILLs a child that has not answered
+    // a forwarded signal within 60 ms, which a busy machine can make the training process miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args(stopped)], {
       cwd: ROOT,
       detached: true,
     });
@@ -402,7 +402,10 @@ describe('convlab train: divergence and interruption', () => {
       stderr += chunk.toString();
       if (/^epoch 1\/2 step/m.test(stderr) && !sent) {
         sent = true;
+        // Ctrl-C signals the whole process group, and a wrapper such as npx forwards it as well:
+        // the request arrives twice, at once, and must still mean "stop after this step".
         process.kill(-child.pid!, 'SIGINT');
+        process.kill(child.pid!, 'SIGINT');
       }
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

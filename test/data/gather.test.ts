@@ -44,7 +44,7 @@ describe('batch gathering', () => {
         `console.log('closed;', await abandoned);`,
       ].join('\n'),
     );
-    const run = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [script], { cwd: ROOT, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.trim()).toBe('closed; the data loader was closed');
   });
