@@ -1,4 +1,4 @@
-import type { OnnxWriter } from '../ir/op.js';
+import { DataType, type OnnxWriter } from '../ir/op.js';
 import { add, ints, mul, one, reduceSum, scalar, sub } from './onnx_ops.js';
 
 export interface CrossEntropy {
@@ -23,7 +23,7 @@ export function softmaxCrossEntropy(
   weight: number,
 ): CrossEntropy {
   const off = smoothing / classes;
-  const indices = one(w, 'Cast', [labels], { to: { i: 7 } });
+  const indices = one(w, 'Cast', [labels], { to: { i: DataType.INT64 } });
   const q = one(
     w,
     'OneHot',
@@ -43,9 +43,8 @@ export function softmaxCrossEntropy(
 /** Number of samples whose arg-max logit equals the label (int64 scalar). */
 export function correctCount(w: OnnxWriter, logits: string, labels: string): string {
   const predicted = one(w, 'ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } });
-  const hits = one(w, 'Cast', [one(w, 'Equal', [predicted, one(w, 'Cast', [labels], { to: { i: 7 } })])], {
-    to: { i: 7 },
-  });
+  const labels64 = one(w, 'Cast', [labels], { to: { i: DataType.INT64 } });
+  const hits = one(w, 'Cast', [one(w, 'Equal', [predicted, labels64])], { to: { i: DataType.INT64 } });
   return reduceSum(w, hits, [0], false);
 }
 
