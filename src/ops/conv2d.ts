@@ -3,7 +3,7 @@ import { defineOp } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank, rule } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank, rule, weightAndBias } from './util.js';
 import { windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -43,28 +43,7 @@ export const Conv2d = registerOp(
       const perGroup = x![1]! / a.groups;
       const area = a.kernel[0] * a.kernel[1];
       const fans = { fanIn: perGroup * area, fanOut: a.out * area };
-      return [
-        {
-          name: 'weight',
-          shape: [a.out, perGroup, ...a.kernel],
-          dtype: 'float32',
-          role: 'param',
-          init: { kind: 'default_weight' },
-          ...fans,
-        },
-        ...(a.bias
-          ? [
-              {
-                name: 'bias',
-                shape: [a.out],
-                dtype: 'float32',
-                role: 'param',
-                init: { kind: 'default_bias' },
-                ...fans,
-              } as const,
-            ]
-          : []),
-      ];
+      return weightAndBias([a.out, perGroup, ...a.kernel], a.bias, fans);
     },
     macs: ({ attrs: a, inputs: [x], output }) => convMacs(x![1]!, a, numel(output)),
     flops: ({ attrs: a, inputs: [x], output }) =>

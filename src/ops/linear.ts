@@ -2,7 +2,7 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, GLOBAL } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int } from '../ir/schema.js';
-import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { type NameOrOptions, onnxNode, options, requireRank, weightAndBias } from './util.js';
 
 /**
  * Fully connected layer, PyTorch's Linear on [N, F]: weight [out, F]. MACs = N * F * out;
@@ -19,29 +19,7 @@ export const Linear = registerOp(
       return [x![0]!, a.out];
     },
     params({ attrs: a, inputs: [x] }) {
-      const fans = { fanIn: x![1]!, fanOut: a.out };
-      return [
-        {
-          name: 'weight',
-          shape: [a.out, x![1]!],
-          dtype: 'float32',
-          role: 'param',
-          init: { kind: 'default_weight' },
-          ...fans,
-        },
-        ...(a.bias
-          ? [
-              {
-                name: 'bias',
-                shape: [a.out],
-                dtype: 'float32',
-                role: 'param',
-                init: { kind: 'default_bias' },
-                ...fans,
-              } as const,
-            ]
-          : []),
-      ];
+      return weightAndBias([a.out, x![1]!], a.bias, { fanIn: x![1]!, fanOut: a.out });
     },
     macs: ({ attrs: a, inputs: [x] }) => x![0]! * x![1]! * a.out,
     flops: ({ attrs: a, inputs: [x] }) => 2 * x![0]! * x![1]! * a.out + (a.bias ? x![0]! * a.out : 0),

@@ -1,6 +1,6 @@
 import type { ApplyOptions } from '../ir/builder.js';
 import { RuleError } from '../ir/errors.js';
-import type { OnnxAttr, OnnxWriter } from '../ir/op.js';
+import type { OnnxAttr, OnnxWriter, TensorSpec } from '../ir/op.js';
 import { numel, type Shape } from '../ir/shape.js';
 
 /** Builder helpers take a node name or full options. */
@@ -27,3 +27,27 @@ export const onnxNode = (
   inputs: readonly string[],
   attrs?: Readonly<Record<string, OnnxAttr>>,
 ): string => w.node(opType, inputs, attrs)[0]!;
+
+/**
+ * A weight of `shape` and, when `bias`, a bias of its first dimension, both initialised as PyTorch's
+ * Conv2d and Linear do (their fans are the layer's, which the default initialisers read).
+ */
+export const weightAndBias = (
+  shape: Shape,
+  bias: boolean,
+  fans: { readonly fanIn: number; readonly fanOut: number },
+): TensorSpec[] => [
+  { name: 'weight', shape, dtype: 'float32', role: 'param', init: { kind: 'default_weight' }, ...fans },
+  ...(bias
+    ? [
+        {
+          name: 'bias',
+          shape: [shape[0]!],
+          dtype: 'float32',
+          role: 'param',
+          init: { kind: 'default_bias' },
+          ...fans,
+        } as const,
+      ]
+    : []),
+];
