@@ -25,6 +25,12 @@ export interface TrainingGraphOptions {
    * the node and the step number, so a resumed run draws exactly what an uninterrupted one would.
    */
   readonly seed?: number;
+  /**
+   * onnxruntime's NCHWc block size (runtime/session.ts `nchwcBlockSize`): convolutions of the
+   * forward and of dX then run through its channel-blocked kernels (see ops/conv2d.ts
+   * `convolution`). Absent or 0: standard ONNX Conv only.
+   */
+  readonly nchwcBlock?: number;
 }
 
 /**
@@ -85,6 +91,7 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   const images = w.claim(r.nodes[0]!.node.name);
   const step = w.claim('step');
   w.drawsFrom(o.seed ?? 0, step);
+  w.nchwcBlock = o.nchwcBlock ?? 0;
   for (const n of r.nodes)
     tensorOf[n.index] = w.lower(n, n.index === 0 ? [images] : n.inputs.map((i) => tensorOf[i]!));
 
@@ -212,7 +219,10 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   ];
   const model = encodeModel({
     irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
+    opsetImports: [
+      { domain: '', version: OPSET },
+      ...[...w.domains].map((domain) => ({ domain, version: 1 })),
+    ],
     producerName: 'convlab',
     producerVersion: '0.1.0',
     docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,

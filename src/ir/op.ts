@@ -87,6 +87,9 @@ export interface MemoryFacet<A> {
 export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
+/** onnxruntime's operator set of convolution and pooling kernels on channel-blocked (NCHWc) tensors. */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
 /** An ONNX attribute value; the wrapper says its ONNX type, since a JS number is either. */
 export type OnnxAttr =
   | { readonly i: number }
@@ -102,12 +105,22 @@ export type OnnxAttr =
 export interface OnnxWriter {
   /** 'infer' exports the inference graph; 'train' the training forward (BN with batch statistics, live dropout). */
   readonly mode: 'infer' | 'train';
-  /** Append one ONNX node and return its output names (`outputs` of them, default 1). */
+  /**
+   * onnxruntime's NCHWc block size when this graph may run convolutions whose weights are graph
+   * inputs (a training step's) through its com.microsoft.nchwc kernels (see ops/conv2d.ts
+   * `convolution`); 0 where only standard ONNX is wanted.
+   */
+  readonly nchwcBlock: number;
+  /**
+   * Append one ONNX node and return its output names (`outputs` of them, default 1); `domain`
+   * names a non-default operator set (NCHWC_DOMAIN).
+   */
   node(
     opType: string,
     inputs: readonly string[],
     attrs?: Readonly<Record<string, OnnxAttr>>,
     outputs?: number,
+    domain?: string,
   ): string[];
   /** A constant initializer (shapes for Reshape, axes, a kernel of ones). */
   constant(values: readonly number[], shape: Shape, dtype: 'float32' | 'int64'): string;

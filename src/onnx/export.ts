@@ -45,6 +45,7 @@ interface MutableNode {
   inputs: string[];
   outputs: string[];
   attributes: Readonly<Record<string, OnnxAttr>>;
+  domain?: string;
 }
 
 /**
@@ -62,6 +63,10 @@ export class GraphWriter implements OnnxWriter {
   private readonly updates = new Map<string, { tensor: string; spec: TensorSpec }>();
   /** A training graph's seed and step input (see `drawsFrom`). */
   private random: { seed: number; step: string } | undefined;
+  /** The non-default operator sets the nodes use, each imported at version 1. */
+  readonly domains = new Set<string>();
+  /** See OnnxWriter; a training step's graph sets it from the onnxruntime it will run on. */
+  nchwcBlock = 0;
 
   /**
    * `params` says where parameters and buffers come from: 'initializers' embeds their values (an
@@ -98,10 +103,19 @@ export class GraphWriter implements OnnxWriter {
     inputs: readonly string[],
     attributes: Readonly<Record<string, OnnxAttr>> = {},
     outputs = 1,
+    domain?: string,
   ): string[] {
     const base = this.claim(`${this.owner().node.name}/${opType}`);
     const names = Array.from({ length: outputs }, (_, j) => (j === 0 ? base : this.claim(`${base}:${j}`)));
-    this.nodes.push({ name: base, opType, inputs: [...inputs], outputs: names, attributes });
+    this.nodes.push({
+      name: base,
+      opType,
+      inputs: [...inputs],
+      outputs: names,
+      attributes,
+      ...(domain && { domain }),
+    });
+    if (domain) this.domains.add(domain);
     return names;
   }
 

@@ -193,6 +193,8 @@ export interface NodeProto {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes: Readonly<Record<string, OnnxAttr>>;
+  /** The operator set the op belongs to; absent: the default ONNX domain. */
+  readonly domain?: string;
 }
 
 export interface ValueInfoProto {
@@ -238,6 +240,7 @@ function nodeMessage(n: NodeProto): Message {
   for (const o of n.outputs) m.string(2, o);
   m.string(3, n.name).string(4, n.opType);
   for (const [name, a] of Object.entries(n.attributes)) m.message(5, attributeMessage(name, a));
+  if (n.domain) m.string(7, n.domain);
   return m;
 }
 

@@ -4,6 +4,7 @@ import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { numel } from '../ir/shape.js';
 import { initTensor, Rng, type WeightData } from '../runtime/init.js';
+import { nchwcBlockSize } from '../runtime/nchwc.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 
 export interface StepResult {
@@ -40,7 +41,8 @@ export class TrainingSession {
     init: { seed: number; weights?: ReadonlyMap<string, WeightData> },
     session: SessionOptions = {},
   ): Promise<TrainingSession> {
-    return TrainingSession.open(trainingGraph(model, options), init, session);
+    const nchwcBlock = options.nchwcBlock ?? (await nchwcBlockSize());
+    return TrainingSession.open(trainingGraph(model, { ...options, nchwcBlock }), init, session);
   }
 
   /** Open an already compiled training graph (see `create`). */

@@ -11,12 +11,13 @@ import { initTensor, Rng } from '../../src/runtime/init.js';
  */
 export async function gradientCheck(
   graph: Graph,
-  options: { batch?: number; seed?: number; samples?: number; inputScale?: number } = {},
+  options: { batch?: number; seed?: number; samples?: number; inputScale?: number; nchwcBlock?: number } = {},
 ) {
   const batch = options.batch ?? 2;
   const tg = trainingGraph(graph, {
     batch,
     optimizer: { kind: 'sgd', momentum: 0, nesterov: false, weightDecay: 0 },
+    ...(options.nchwcBlock && { nchwcBlock: options.nchwcBlock }),
   });
   const session = await ort.InferenceSession.create(tg.model, {
     graphOptimizationLevel: 'disabled',

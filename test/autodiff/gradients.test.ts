@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { trainingGraph } from '../../src/autodiff/training_graph.js';
 import { GraphBuilder, type Tensor } from '../../src/ir/builder.js';
 import { opKinds } from '../../src/ir/registry.js';
 import {
@@ -24,6 +25,7 @@ import {
   slice,
   softmax,
 } from '../../src/ops/index.js';
+import { nchwcBlockSize } from '../../src/runtime/nchwc.js';
 import { gradientCheck } from './gradcheck.js';
 
 /** A conv with parameters before the op (so dX is checked through its weights), a linear head after. */
@@ -131,4 +133,45 @@ describe('every gradient rule agrees with finite differences', () => {
       expect(checked).toBeGreaterThanOrEqual(0.75 * sampled);
     });
   }
+});
+
+const block = await nchwcBlockSize();
+
+describe("convolutions through onnxruntime's NCHWc kernels (weights as graph inputs) agree with finite differences", () => {
+  // The convolution under test reads `block` channels; `pre` maps the 3 input channels to them.
+  const blocked = (body: (x: Tensor) => Tensor, size = 6) => around(body, [3, size, size], block);
+  const nchwcCases: [string, ReturnType<typeof around>][] = [
+    // 5 output channels: padded to a whole block with zero filters, dropped again after.
+    ['3x3 pad 1 with bias, 5 output channels', blocked((x) => conv2d(x, { out: 5, kernel: 3, padding: 1 }))],
+    [
+      'a block-to-block chain (dX of the second through NCHWc too)',
+      blocked((x) =>
+        conv2d(
+          conv2d(x, { out: block, kernel: 3, padding: 1, bias: false }, 'c1'),
+          { out: 3, kernel: 1 },
+          'c2',
+        ),
+      ),
+    ],
+    [
+      '3x2, stride 2, dilation 2, asymmetric padding',
+      blocked(
+        (x) => conv2d(x, { out: block, kernel: [3, 2], stride: 2, dilation: 2, padding: [1, 0, 2, 1] }),
+        9,
+      ),
+    ],
+  ];
+  it.skipIf(!block).each(nchwcCases)('%s', async (_, graph) => {
+    const model = trainingGraph(graph, {
+      batch: 2,
+      optimizer: { kind: 'sgd', momentum: 0, nesterov: false, weightDecay: 0 },
+      nchwcBlock: block,
+    }).model;
+    expect(Buffer.from(model).includes('ReorderInput')).toBe(true);
+    const report = await gradientCheck(graph, { nchwcBlock: block });
+    for (const r of report) expect(r.worst, r.name).toBeLessThan(2e-2);
+    const checked = report.reduce((s, r) => s + r.checked, 0);
+    const sampled = report.reduce((s, r) => s + r.sampled, 0);
+    expect(checked).toBeGreaterThanOrEqual(0.75 * sampled);
+  });
 });

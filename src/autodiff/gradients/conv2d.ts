@@ -1,5 +1,5 @@
 import type { OnnxWriter } from '../../ir/op.js';
-import { Conv2d } from '../../ops/conv2d.js';
+import { Conv2d, convolution } from '../../ops/conv2d.js';
 import { registerGradient } from '../gradient.js';
 import { ints, one, padZeros, reduceSum, reshape, transpose, transposedFit } from '../onnx_ops.js';
 
@@ -54,10 +54,12 @@ function inputGradient(
   const reach = [a.dilation[0] * (a.kernel[0] - 1), a.dilation[1] * (a.kernel[1] - 1)] as const;
   const pads = [reach[0] - pt, reach[1] - pl, reach[0] - pb, reach[1] - pr];
   if (a.stride[0] === 1 && a.stride[1] === 1 && pads.every((p) => p >= 0)) {
-    return one(w, 'Conv', [dy, flippedTransposed(w, w.param('weight'), o, c / g, g, a)], {
-      dilations: { ints: a.dilation },
-      group: { i: g },
-      pads: { ints: pads },
+    return convolution(w, dy, flippedTransposed(w, w.param('weight'), o, c / g, g, a), undefined, {
+      ...a,
+      channels: o,
+      out: c,
+      stride: [1, 1],
+      padding: pads as [number, number, number, number],
     });
   }
   const fitH = transposedFit(h, ho, a.stride[0], reach[0] + 1, pt);
