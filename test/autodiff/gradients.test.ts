@@ -78,6 +78,11 @@ const cases: [string, ReturnType<typeof around>, { inputScale?: number }?][] = [
     'maxpool2d 3x3 stride 2 pad 1 ceil_mode',
     around((x) => maxpool2d(x, { kernel: 3, stride: 2, padding: 1, ceilMode: true })),
   ],
+  ['maxpool2d 1x1 stride 2 (option-A subsample)', around((x) => maxpool2d(x, { kernel: 1, stride: 2 }))],
+  [
+    'maxpool2d 1x1 stride 2x3 on 7x7 (strides that do not divide the map)',
+    around((x) => maxpool2d(x, { kernel: 1, stride: [2, 3] }), [3, 7, 7]),
+  ],
   [
     'avgpool2d ceil_mode, padding not counted',
     around(
