@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { NCHWC_DOMAIN } from '../../src/ir/op.js';
 import { Rng } from '../../src/runtime/init.js';
+import { nchwcBlockSize } from '../../src/runtime/nchwc.js';
 import { hostTensor, readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.js';
 import { TrainingSession } from '../../src/train/step.js';
 import { buildModel } from '../../src/zoo/index.js';
@@ -43,6 +45,10 @@ async function compare(model: string) {
     },
     { seed: 7 },
   );
+  // The step `convlab train` runs: its convolutions on onnxruntime's NCHWc kernels wherever this
+  // machine's onnxruntime has them.
+  const nchwc = (await nchwcBlockSize()) > 0;
+  expect(Buffer.from(session.graph.model).includes(NCHWC_DOMAIN)).toBe(nchwc);
   const before = session.snapshot();
   const modelState = session.graph.state.filter((s) => s.kind !== 'optimizer');
   const state = join(dir, `${model}.state.safetensors`);
