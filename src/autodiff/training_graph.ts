@@ -26,7 +26,7 @@ export interface TrainingGraphOptions {
    */
   readonly seed?: number;
   /**
-   * onnxruntime's NCHWc block size (runtime/session.ts `nchwcBlockSize`): convolutions of the
+   * onnxruntime's NCHWc block size (runtime/nchwc.ts `nchwcBlockSize`): convolutions of the
    * forward and of dX then run through its channel-blocked kernels (see ops/conv2d.ts
    * `convolution`). Absent or 0: standard ONNX Conv only.
    */

@@ -114,12 +114,7 @@ export function convolution(
       ? t
       : onnxNode(w, 'Pad', [
           t,
-          ints([
-            0,
-            ...new Array<number>(rank - 1).fill(0),
-            padded - c.out,
-            ...new Array<number>(rank - 1).fill(0),
-          ]),
+          ints([...new Array<number>(rank).fill(0), padded - c.out, ...new Array<number>(rank - 1).fill(0)]),
         ]);
   const split = onnxNode(w, 'Reshape', [
     padOut(weight, 4),
