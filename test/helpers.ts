@@ -19,7 +19,7 @@ export interface PublishedModel {
 }
 
 export const published = readJson<{ models: Record<string, PublishedModel> }>(
-  join(ROOT, '..', 'shared', 'reference', 'published.json'),
+  join(ROOT, 'test', 'golden', 'published.json'),
 ).models;
 
 export interface GoldenModel {

@@ -147,7 +147,7 @@ describe('the two formulas', () => {
 describe('published and hand-derived fields', () => {
   const reference = readJson<{
     receptive_field_example: Record<string, { size: number; stride: number; padding: number }>;
-  }>(join(ROOT, '..', 'shared', 'reference', 'published.json')).receptive_field_example;
+  }>(join(ROOT, 'test', 'golden', 'published.json')).receptive_field_example;
 
   it(`VGG-16 pool5 (features.30) is 212 / 32 / 90 (Distill), from ${has('vgg16') ? "the zoo's vgg16" : 'a hand-built VGG-16'}`, () => {
     const ref = reference['vgg16 pool5 (torchvision features.30)']!;

@@ -6,7 +6,7 @@ import { parseSpec } from '../ir/spec.js';
 import { buildModel, getModel } from '../zoo/index.js';
 import type { OptionSpec, Values } from './command.js';
 
-/** Options every MODEL-taking command shares (shared/CONTRACT.md). */
+/** Options every MODEL-taking command shares (docs/cli.md). */
 export const MODEL_OPTIONS = {
   input: { type: 'string' },
   batch: { type: 'string' },

@@ -19,7 +19,7 @@ import { json, table, thousands } from './format.js';
 import { loadModel } from './options.js';
 
 /**
- * `convlab train MODEL --data SOURCE --out DIR` (shared/CONTRACT.md). Everything a user can get
+ * `convlab train MODEL --data SOURCE --out DIR` (docs/cli.md). Everything a user can get
  * wrong is checked before the training graph is compiled: the options, the data (read and checked
  * whole), the model against the data, a checkpoint to resume against the model and the options,
  * and the output folder. Then src/train/loop.ts trains.

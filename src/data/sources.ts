@@ -6,7 +6,7 @@ import { FASHION_MNIST_DIR, loadFashionMnist, loadIdx, loadMnist } from './idx.j
 import { type SyntheticOptions, synthetic } from './synthetic.js';
 
 /**
- * `--data SOURCE` (shared/CONTRACT.md): where a dataset comes from, parsed once into a plain value
+ * `--data SOURCE` (docs/cli.md): where a dataset comes from, parsed once into a plain value
  * and loaded by one call. Everything is read and checked when it loads, before any training work.
  */
 
