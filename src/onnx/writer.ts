@@ -31,7 +31,8 @@ export class GraphWriter implements OnnxWriter {
   readonly nodes: MutableNode[] = [];
   readonly initializers = new Map<string, TensorProto>();
   private readonly names = new Set<string>();
-  private current: ResolvedNode | undefined;
+  /** The node (or, for nodes no convlab node owns, the name) new ONNX nodes are written for. */
+  private current: ResolvedNode | string | undefined;
   private firstOfCurrent = 0;
   private readonly saved = new Map<number, Map<string, string>>();
   private readonly updates = new Map<string, { tensor: string; spec: TensorSpec }>();
@@ -78,7 +79,7 @@ export class GraphWriter implements OnnxWriter {
     outputs = 1,
     domain?: string,
   ): string[] {
-    const base = this.claim(`${this.owner().node.name}/${opType}`);
+    const base = this.claim(`${this.scope()}/${opType}`);
     const names = Array.from({ length: outputs }, (_, j) => (j === 0 ? base : this.claim(`${base}:${j}`)));
     this.nodes.push({
       name: base,
@@ -96,7 +97,7 @@ export class GraphWriter implements OnnxWriter {
     if (values.length !== numel(shape)) {
       throw new Error(`constant of shape ${formatShape(shape)} given ${values.length} values`);
     }
-    const name = this.claim(`${this.owner().node.name}/const`);
+    const name = this.claim(`${this.scope()}/const`);
     const data =
       dtype === 'float32' ? Float32Array.from(values) : BigInt64Array.from(values, (v) => BigInt(v));
     this.initializers.set(name, { name, dims: shape, data });
@@ -153,8 +154,11 @@ export class GraphWriter implements OnnxWriter {
     return this.updates;
   }
 
-  /** Emit nodes on behalf of `n` (its backward pass, its loss), so names and params resolve to it. */
-  within<T>(n: ResolvedNode, body: () => T): T {
+  /**
+   * Emit nodes on behalf of `n` (its backward pass, its loss), so names and params resolve to it;
+   * or, given a name, nodes no convlab node owns (an evaluation graph's metrics), named under it.
+   */
+  within<T>(n: ResolvedNode | string, body: () => T): T {
     const previous = this.current;
     this.current = n;
     try {
@@ -204,8 +208,15 @@ export class GraphWriter implements OnnxWriter {
     return name;
   }
 
+  private scope(): string {
+    if (this.current === undefined) throw new Error('the ONNX writer is used outside a node lowering');
+    return typeof this.current === 'string' ? this.current : this.current.node.name;
+  }
+
   private owner(): ResolvedNode {
-    if (!this.current) throw new Error('the ONNX writer is used outside a node lowering');
+    if (typeof this.current !== 'object') {
+      throw new Error(`the ONNX writer is asked for a node's tensors outside a node lowering (in ${this.scope()})`);
+    }
     return this.current;
   }
 }
