@@ -1,5 +1,5 @@
 import { DataType, type OnnxAttr, type OnnxWriter } from '../ir/op.js';
-import { encodeModel, type GraphProto, type ModelProto } from './proto.js';
+import { encodeModel, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
 
 /*
  * What every ONNX graph convlab writes shares: the opset and IR version, the model envelope, and
@@ -93,3 +93,42 @@ export const slice = (
   starts: readonly number[],
   ends: readonly number[],
 ): string => emit(w, 'Slice', [x, ints(w, starts), ints(w, ends), ints(w, axes)]);
+
+/**
+ * The nodes and constants of a small standalone graph (augmentation, resizing, statistics), named
+ * by the caller under `prefix`: a node's output is named after the node unless `output` says.
+ */
+export class NamedGraph {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+
+  constructor(readonly prefix: string) {}
+
+  at(local: string): string {
+    return `${this.prefix}${local}`;
+  }
+
+  node(
+    opType: string,
+    local: string,
+    inputs: readonly string[],
+    attributes: Readonly<Record<string, OnnxAttr>> = {},
+    output = this.at(local),
+  ): string {
+    this.nodes.push({ name: this.at(local), opType, inputs, outputs: [output], attributes });
+    return output;
+  }
+
+  int64(local: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
+    return this.constant(local, dims, BigInt64Array.from(values, BigInt));
+  }
+
+  float(local: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
+    return this.constant(local, dims, Float32Array.from(values));
+  }
+
+  private constant(local: string, dims: readonly number[], data: Float32Array | BigInt64Array): string {
+    this.initializers.push({ name: this.at(local), dims, data });
+    return this.at(local);
+  }
+}
