@@ -1,15 +1,19 @@
 import type { NodeContext, OnnxWriter, OpDef, SaveDeclaration, Saved } from '../ir/op.js';
 import type { Attrs, Schema } from '../ir/schema.js';
 
-export interface GradientContext<A, D extends SaveDeclaration<A>> extends NodeContext<A> {
+/**
+ * What a node's backward reads, over a back-end's tensors `T` (ONNX tensor names here; another
+ * back-end's per-op backward table can take the same context over its own buffers).
+ */
+export interface GradientContext<A, D extends SaveDeclaration<A>, T = string> extends NodeContext<A> {
   /**
    * The tensors the op's memory facet declares as saved for backward (`memory.saves`), and only
    * those, typed from the declaration: `saved.input0`, `saved.output`, `saved.indices`. A rule
    * cannot read a tensor the memory estimator did not count.
    */
-  readonly saved: Saved<D>;
+  readonly saved: Saved<D, T>;
   /** The gradient of the loss with respect to this node's output. */
-  readonly dy: string;
+  readonly dy: T;
 }
 
 /** What a node's backward sends on, as tensors of type `T` (ONNX tensor names here). */

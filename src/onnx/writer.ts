@@ -13,11 +13,6 @@ export interface MutableNode {
   domain?: string;
 }
 
-/**
- * The ONNX writer a node's `onnx` facet writes into. Names: a node's output tensor is the convlab
- * node's name (`layer1.0.conv1`); helper tensors and constants live under it (`x.shuffle/Reshape`);
- * parameters are initializers named by their full parameter name (`layer1.0.conv1.weight`).
- */
 /** Where a writer that embeds weights takes the values of parameter `name` of node `node`. */
 export type WeightSource = (name: string, spec: TensorSpec, node: ResolvedNode) => WeightData;
 
@@ -25,9 +20,13 @@ const noWeights: WeightSource = () => {
   throw new Error('this writer embeds no weights');
 };
 
+/**
+ * The ONNX writer a node's `onnx` facet writes into. Names: a node's output tensor is the convlab
+ * node's name (`layer1.0.conv1`); helper tensors and constants live under it (`x.shuffle/Reshape`);
+ * parameters are initializers named by their full parameter name (`layer1.0.conv1.weight`).
+ */
 export class GraphWriter implements OnnxWriter {
   readonly target: OnnxTarget;
-  private readonly weightOf: WeightSource;
   readonly nodes: MutableNode[] = [];
   readonly initializers = new Map<string, TensorProto>();
   private readonly names = new Set<string>();
@@ -40,6 +39,8 @@ export class GraphWriter implements OnnxWriter {
   private random: { seed: number; step: string } | undefined;
   /** The non-default operator sets the nodes use, each imported at version 1. */
   readonly domains = new Set<string>();
+  private readonly weightOf: WeightSource;
+
   /**
    * `params` says where parameters and buffers come from: 'initializers' embeds their values (an
    * exported model); 'inputs' makes each a graph input fed every step (a training step's graph).
@@ -215,7 +216,9 @@ export class GraphWriter implements OnnxWriter {
 
   private owner(): ResolvedNode {
     if (typeof this.current !== 'object') {
-      throw new Error(`the ONNX writer is asked for a node's tensors outside a node lowering (in ${this.scope()})`);
+      throw new Error(
+        `the ONNX writer is asked for a node's tensors outside a node lowering (in ${this.scope()})`,
+      );
     }
     return this.current;
   }
