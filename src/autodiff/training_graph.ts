@@ -3,13 +3,15 @@ import type { Graph } from '../ir/graph.js';
 import type { TensorSpec } from '../ir/op.js';
 import { type ResolvedNode, resolveGraph } from '../ir/resolve.js';
 import type { DType, Shape } from '../ir/shape.js';
-import { GraphWriter, IR_VERSION, OPSET } from '../onnx/export.js';
-import { DataType, type DataTypeCode, encodeModel, type ValueInfoProto } from '../onnx/proto.js';
+import { modelBytes } from '../onnx/emit.js';
+import { DataType, type DataTypeCode, type ValueInfoProto } from '../onnx/proto.js';
+import { GraphWriter } from '../onnx/writer.js';
 import { getGradient, type Saved } from './gradient.js';
 import './gradients/index.js';
+import { emit } from '../onnx/emit.js';
 import { correctCount, softmaxCrossEntropy, totalLoss } from './loss.js';
-import { norm, one, standardDeviation } from './onnx_ops.js';
 import { type OptimizerSpec, stateSlots, update } from './optimizer.js';
+import { norm, standardDeviation } from './probes.js';
 
 export interface TrainingGraphOptions {
   /** The batch the graph is compiled for (training batches are full; see src/data/loader.ts). */
@@ -129,7 +131,7 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
     const n = r.nodes[i]!;
     const incoming = grads[i]!;
     if (incoming.length === 0) continue;
-    const dy = incoming.length === 1 ? incoming[0]! : w.within(n, () => one(w, 'Sum', incoming));
+    const dy = incoming.length === 1 ? incoming[0]! : w.within(n, () => emit(w, 'Sum', incoming));
     if (probed.has(n.node.name)) {
       w.within(n, () => {
         probe(`act_std/${n.node.name}`, standardDeviation(w, tensorOf[n.index]!));
@@ -217,18 +219,14 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
     ...probes.map((p) => value(p.name, DataType.FLOAT, [])),
     ...state.map((s) => value(s.next, dataType(s.dtype), s.shape)),
   ];
-  const model = encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [
-      { domain: '', version: OPSET },
-      ...[...w.domains].map((domain) => ({ domain, version: 1 })),
-    ],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,
-    metadata: { model: graph.name, mode: 'train-step' },
-    graph: { name: `${graph.name}_train`, ...w.pruned(outputs.map((v) => v.name)), inputs, outputs },
-  });
+  const model = modelBytes(
+    { name: `${graph.name}_train`, ...w.pruned(outputs.map((v) => v.name)), inputs, outputs },
+    {
+      docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,
+      metadata: { model: graph.name, mode: 'train-step' },
+      domains: w.domains,
+    },
+  );
   return {
     model,
     inputs: { images, labels, lr, step },

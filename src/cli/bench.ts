@@ -1,10 +1,10 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import { Rng } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { numel } from '../ir/shape.js';
 import { exportOnnx } from '../onnx/export.js';
-import { Rng } from '../runtime/init.js';
 import { defaultThreads, floatTensor, openSession } from '../runtime/session.js';
 import { benchTrain } from '../train/bench.js';
 import type { Command, Values } from './command.js';

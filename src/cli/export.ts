@@ -1,7 +1,8 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { ConvlabError } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
-import { BATCH_DIM, exportOnnx, OPSET } from '../onnx/export.js';
+import { BATCH_DIM, OPSET } from '../onnx/emit.js';
+import { exportOnnx } from '../onnx/export.js';
 import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import type { Command } from './command.js';

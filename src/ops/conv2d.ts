@@ -3,7 +3,8 @@ import { defineOp, NCHWC_DOMAIN, type OnnxWriter } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int, padding, pair } from '../ir/schema.js';
 import { numel, type Padding4, type Pair } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank, rule, weightAndBias } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank, rule, weightAndBias } from './util.js';
 import { windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -103,7 +104,7 @@ export function convolution(
   };
   const block = w.nchwcBlock;
   if (!(block > 1 && c.groups === 1 && c.channels % block === 0)) {
-    return onnxNode(w, 'Conv', [x, weight, ...(bias ? [bias] : [])], attrs);
+    return emit(w, 'Conv', [x, weight, ...(bias ? [bias] : [])], attrs);
   }
   const [kh, kw] = c.kernel;
   const padded = Math.ceil(c.out / block) * block;
@@ -112,16 +113,16 @@ export function convolution(
   const padOut = (t: string, rank: number) =>
     padded === c.out
       ? t
-      : onnxNode(w, 'Pad', [
+      : emit(w, 'Pad', [
           t,
           ints([...new Array<number>(rank).fill(0), padded - c.out, ...new Array<number>(rank - 1).fill(0)]),
         ]);
-  const split = onnxNode(w, 'Reshape', [
+  const split = emit(w, 'Reshape', [
     padOut(weight, 4),
     ints([padded / block, block, c.channels / block, block, kh, kw]),
   ]);
-  const blocked = onnxNode(w, 'Reshape', [
-    onnxNode(w, 'Transpose', [split], { perm: { ints: [0, 2, 4, 5, 3, 1] } }),
+  const blocked = emit(w, 'Reshape', [
+    emit(w, 'Transpose', [split], { perm: { ints: [0, 2, 4, 5, 3, 1] } }),
     ints([padded, c.channels, kh, kw]),
   ]);
   const [xBlocked] = w.node('ReorderInput', [x], {}, 1, NCHWC_DOMAIN);

@@ -1,19 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { DataType, NCHWC_DOMAIN } from '../ir/op.js';
-import { IR_VERSION, OPSET } from '../onnx/export.js';
-import { encodeModel } from '../onnx/proto.js';
+import { modelBytes } from '../onnx/emit.js';
 
 /** ReorderInput of a [1, 4, 1, 1] tensor: its output has the channels padded up to one block. */
-const PROBE = encodeModel({
-  irVersion: IR_VERSION,
-  opsetImports: [
-    { domain: '', version: OPSET },
-    { domain: NCHWC_DOMAIN, version: 1 },
-  ],
-  producerName: 'convlab',
-  producerVersion: '0.1.0',
-  docString: "convlab's probe of onnxruntime's NCHWc block size",
-  graph: {
+const PROBE = modelBytes(
+  {
     name: 'nchwc_probe',
     nodes: [
       {
@@ -29,7 +20,8 @@ const PROBE = encodeModel({
     inputs: [{ name: 'x', elemType: DataType.FLOAT, shape: [1, 4, 1, 1] }],
     outputs: [{ name: 'y', elemType: DataType.FLOAT }],
   },
-});
+  { docString: "convlab's probe of onnxruntime's NCHWc block size", domains: [NCHWC_DOMAIN] },
+);
 
 let probed: Promise<number> | undefined;
 

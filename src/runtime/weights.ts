@@ -1,9 +1,9 @@
 import { ConvlabError } from '../ir/errors.js';
 import { type Graph, withoutAux } from '../ir/graph.js';
+import { tensorSpecs, type WeightData } from '../ir/init.js';
 import type { TensorSpec } from '../ir/op.js';
 import { type ResolvedGraph, resolveGraph } from '../ir/resolve.js';
 import { formatShape, numel, type Shape } from '../ir/shape.js';
-import { tensorSpecs, type WeightData } from './init.js';
 import type { HostTensor } from './safetensors.js';
 
 /** How many mismatches a message lists before it summarises the rest. */

@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, write
 import { dirname } from 'node:path';
 import type { LoaderState } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
-import type { WeightData } from '../runtime/init.js';
+import type { WeightData } from '../ir/init.js';
 import { type HostTensor, parseSafetensors, writeSafetensors } from '../runtime/safetensors.js';
 import type { EpochRecord, TrainConfig } from './loop.js';
 

@@ -7,10 +7,10 @@ import type { Dataset } from '../data/dataset.js';
 import { TrainLoader } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import { initTensor, Rng, tensorSpecs, type WeightData } from '../ir/init.js';
 import { type ResolvedGraph, resolveGraph } from '../ir/resolve.js';
 import { onnxModel } from '../onnx/export.js';
 import { encodeModel } from '../onnx/proto.js';
-import { initTensor, Rng, tensorSpecs, type WeightData } from '../runtime/init.js';
 import { writeSafetensors } from '../runtime/safetensors.js';
 import type { SessionOptions } from '../runtime/session.js';
 import {

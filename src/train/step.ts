@@ -2,8 +2,8 @@ import * as ort from 'onnxruntime-node';
 import { type TrainingGraph, type TrainingGraphOptions, trainingGraph } from '../autodiff/training_graph.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import { initTensor, Rng, type WeightData } from '../ir/init.js';
 import { numel } from '../ir/shape.js';
-import { initTensor, Rng, type WeightData } from '../runtime/init.js';
 import { nchwcBlockSize } from '../runtime/nchwc.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 

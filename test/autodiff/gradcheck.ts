@@ -1,8 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { trainingGraph } from '../../src/autodiff/training_graph.js';
 import type { Graph } from '../../src/ir/graph.js';
+import { initTensor, Rng } from '../../src/ir/init.js';
 import { numel } from '../../src/ir/shape.js';
-import { initTensor, Rng } from '../../src/runtime/init.js';
 
 /**
  * Gradients from the compiled training graph, read back through plain SGD (lr 1, no momentum, no

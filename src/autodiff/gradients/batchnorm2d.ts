@@ -1,6 +1,6 @@
+import { mul, reduceSum, reshape, scalar, sub } from '../../onnx/emit.js';
 import { BatchNorm2d } from '../../ops/batchnorm2d.js';
 import { registerGradient } from '../gradient.js';
-import { mul, reduceSum, reshape, scalar, sub } from '../onnx_ops.js';
 
 /**
  * Batch norm backward in training mode, from the saved input, batch mean and inverse std

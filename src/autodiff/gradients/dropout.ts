@@ -1,6 +1,6 @@
+import { masked, mul, scalar } from '../../onnx/emit.js';
 import { Dropout } from '../../ops/dropout.js';
 import { registerGradient } from '../gradient.js';
-import { masked, mul, scalar } from '../onnx_ops.js';
 
 /** dX = dY * mask / (1 - p), with the mask the training forward saved. */
 registerGradient({

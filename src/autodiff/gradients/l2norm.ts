@@ -1,6 +1,6 @@
+import { div, mul, reduceSum, reshape, sub } from '../../onnx/emit.js';
 import { L2Norm } from '../../ops/l2norm.js';
 import { registerGradient } from '../gradient.js';
-import { div, mul, reduceSum, reshape, sub } from '../onnx_ops.js';
 
 /**
  * y = x / n with n = sqrt(sum_c x^2 + eps): dX = (g - y * sum_c(g * y)) / n, where g is dY (times

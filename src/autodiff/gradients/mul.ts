@@ -1,6 +1,7 @@
+import { mul } from '../../onnx/emit.js';
 import { Mul } from '../../ops/mul.js';
 import { registerGradient } from '../gradient.js';
-import { mul, unbroadcast } from '../onnx_ops.js';
+import { unbroadcast } from './shapes.js';
 
 /** dA = dY * B, dB = dY * A, each summed over its broadcast axes (SE: over H and W). */
 registerGradient({

@@ -1,6 +1,6 @@
+import { mul, scalar, sub } from '../../onnx/emit.js';
 import { Sigmoid } from '../../ops/sigmoid.js';
 import { registerGradient } from '../gradient.js';
-import { mul, scalar, sub } from '../onnx_ops.js';
 
 /** dX = dY * y * (1 - y), from the saved output. */
 registerGradient({

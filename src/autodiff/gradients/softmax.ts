@@ -1,6 +1,6 @@
+import { mul, reduceSum, sub } from '../../onnx/emit.js';
 import { Softmax } from '../../ops/softmax.js';
 import { registerGradient } from '../gradient.js';
-import { mul, reduceSum, sub } from '../onnx_ops.js';
 
 /** dX = y * (dY - sum(dY * y)) along the softmax axis, from the saved output. */
 registerGradient({
