@@ -13,11 +13,11 @@
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { median, randomBatch } from '../src/cli/bench.js';
 import { resolveGraph } from '../src/ir/resolve.js';
 import { defaultThreads } from '../src/runtime/session.js';
 import { BENCH_OPTIMIZER } from '../src/train/bench.js';
 import { TrainingSession } from '../src/train/step.js';
+import { median, randomBatch } from '../src/train/timing.js';
 import { buildModel } from '../src/zoo/index.js';
 import { inTurns, printTable, TorchPeer, timed } from './turns.js';
 

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { thousands } from '../analysis/format.js';
 import { stateSlots } from '../autodiff/optimizer.js';
 import { channelStats } from '../data/augment.js';
 import { checkLabels, type Dataset } from '../data/dataset.js';
@@ -10,12 +11,13 @@ import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
 import { tensorSpecs } from '../runtime/init.js';
 import { type Checkpoint, type CheckpointState, readCheckpoint } from '../train/checkpoint.js';
-import { FILES, stepsPerEpoch, type TrainConfig, type TrainResult, train } from '../train/loop.js';
+import type { TrainConfig } from '../train/config.js';
+import { FILES, stepsPerEpoch, type TrainResult, train } from '../train/loop.js';
 import { clock, lineSink, streamSink } from '../train/progress.js';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.js';
 import { buildModel, getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
-import { json, table, thousands } from './format.js';
+import { json, table } from './format.js';
 import { loadModel } from './options.js';
 
 /**

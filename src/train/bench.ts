@@ -1,13 +1,60 @@
 import * as ort from 'onnxruntime-node';
-import type { BenchOptions, BenchResult } from '../cli/bench.js';
-import { randomBatch, timeRuns } from '../cli/bench.js';
 import type { Graph } from '../ir/graph.js';
 import { resolveGraph } from '../ir/resolve.js';
-import { defaultThreads } from '../runtime/session.js';
+import { exportOnnx } from '../onnx/export.js';
+import { defaultThreads, openSession } from '../runtime/session.js';
 import { TrainingSession } from './step.js';
+import { randomBatch, type Timing, type TimingOptions, timeRuns, timeSession } from './timing.js';
+
+/** `convlab bench`: throughput of inference and of whole training steps on a seeded batch. */
+
+export type BenchMode = 'infer' | 'train';
+
+export interface BenchResult {
+  readonly model: string;
+  readonly batch: number;
+  readonly mode: BenchMode;
+  readonly imagesPerSec: number;
+  /** 2 * MACs / median time, in GFLOP/s: the multiply-accumulates of conv and linear layers, each two FLOPs. */
+  readonly gflops: number;
+  readonly ms: Timing;
+  readonly runs: number;
+  readonly threads: number;
+  readonly macs: number;
+}
+
+export interface BenchOptions extends TimingOptions {
+  readonly batch: number;
+  readonly threads?: number;
+  readonly seed?: number;
+}
 
 /** What `bench train` measures, as bench/torch_train.py does in PyTorch: SGD, momentum 0.9, weight decay 5e-4. */
 export const BENCH_OPTIMIZER = { kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 5e-4 } as const;
+
+/** Inference throughput of convlab's own export of `graph`, run by onnxruntime with every optimisation. */
+export async function benchInfer(graph: Graph, options: BenchOptions): Promise<BenchResult> {
+  const r = resolveGraph(graph, { batch: options.batch });
+  const macs = r.nodes.reduce((s, n) => s + (n.inference ? n.macs : 0), 0);
+  const threads = options.threads ?? defaultThreads();
+  const session = await openSession(exportOnnx(r, { mode: 'infer', seed: options.seed ?? 0 }), { threads });
+  try {
+    const { ms, runs } = await timeSession(session, r.nodes[0]!.ctx.output, options);
+    return {
+      model: graph.name,
+      batch: options.batch,
+      mode: 'infer',
+      imagesPerSec: options.batch / (ms.median / 1000),
+      gflops: (2 * macs) / (ms.median / 1000) / 1e9,
+      ms,
+      runs,
+      threads,
+      macs,
+    };
+  } finally {
+    await session.release();
+  }
+}
 
 /**
  * Training throughput: whole training steps (train-mode forward, loss, backward, SGD update: the one
@@ -51,3 +98,8 @@ export async function benchTrain(graph: Graph, options: BenchOptions): Promise<B
     await session.release();
   }
 }
+
+/** What each mode measures: an inference batch, or one whole training step as one onnxruntime graph. */
+export const BENCHMARKS: Readonly<
+  Record<BenchMode, (graph: Graph, options: BenchOptions) => Promise<BenchResult>>
+> = { infer: benchInfer, train: benchTrain };
