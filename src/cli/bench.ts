@@ -2,7 +2,7 @@ import { ConvlabError } from '../ir/errors.js';
 import { BENCHMARKS, type BenchMode } from '../train/bench.js';
 import type { Command, Values } from './command.js';
 import { json, table } from './format.js';
-import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
+import { BACKEND_OPTION, backendOf, batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
 
 const optionalInt = (values: Values, option: string): number | undefined =>
   values[option] === undefined ? undefined : positiveInt(values[option] as string, option, 1);
@@ -12,10 +12,11 @@ const isMode = (mode: string): mode is BenchMode => Object.hasOwn(BENCHMARKS, mo
 export const bench: Command = {
   name: 'bench',
   usage:
-    'convlab bench (infer|train) MODEL [--batch B] [--runs R] [--warmup W] [--threads T] [--input CxHxW] [--json]',
+    'convlab bench (infer|train) MODEL [--batch B] [--runs R] [--warmup W] [--threads T] [--input CxHxW] [--backend onnxruntime|onednn] [--json]',
   summary: 'throughput on onnxruntime: median, min and max time per batch, images/s, GFLOP/s',
   options: {
     ...MODEL_OPTIONS,
+    ...BACKEND_OPTION,
     runs: { type: 'string' },
     warmup: { type: 'string' },
     threads: { type: 'string' },
@@ -25,6 +26,10 @@ export const bench: Command = {
     if (!isMode(mode!)) {
       throw new ConvlabError(`unknown bench mode '${mode}'; modes: ${Object.keys(BENCHMARKS).join(', ')}`);
     }
+    if (mode === 'infer' && values['backend'] !== undefined && values['backend'] !== 'onnxruntime') {
+      throw new ConvlabError('bench infer runs on onnxruntime; --backend applies to bench train');
+    }
+    const backend = mode === 'train' ? await backendOf(values) : undefined;
     const graph = loadModel(model!, values);
     const runs = optionalInt(values, 'runs');
     const threads = optionalInt(values, 'threads');
@@ -35,6 +40,7 @@ export const bench: Command = {
       ...(runs !== undefined ? { runs } : {}),
       ...(warmup !== undefined ? { warmup } : {}),
       ...(threads !== undefined ? { threads } : {}),
+      ...(backend && { backend }),
     });
     if (values['json']) {
       io.stdout(json(result));

@@ -144,6 +144,7 @@ async function trainKeepingWeights(
         normalise,
       },
       ...(ctx.session && { session: ctx.session }),
+      ...(ctx.backend && { backend: ctx.backend }),
       observe(record) {
         if (record.time - lastLog < 10) return;
         lastLog = record.time;

@@ -99,6 +99,7 @@ export async function trainRun(ctx: ExperimentContext, spec: RunSpec): Promise<R
       },
       ...(spec.probes && { probes: spec.probes }),
       ...(ctx.session && { session: ctx.session }),
+      ...(ctx.backend && { backend: ctx.backend }),
       observe(record, values) {
         steps.push(record);
         probes.push(values);

@@ -12,6 +12,7 @@ import { encodeModel } from '../onnx/proto.js';
 import { initTensor, Rng, tensorSpecs, type WeightData } from '../runtime/init.js';
 import { writeSafetensors } from '../runtime/safetensors.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { BackendName, StepSession, TrainingBackend } from './backend.js';
 import {
   type Checkpoint,
   type CheckpointState,
@@ -24,7 +25,7 @@ import { evaluate } from './evaluate.js';
 import type { EpochRecord, StepRecord } from './metrics.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { learningRate, schedule } from './schedule.js';
-import { TrainingSession } from './step.js';
+import { onnxruntimeBackend } from './step.js';
 
 /**
  * The training loop: epochs of full batches through one compiled training step, a test-set
@@ -58,6 +59,8 @@ export interface TrainOptions {
    * checkpoint at that step and returns; --resume continues from it.
    */
   readonly stop?: () => string | undefined;
+  /** What computes the steps (default: onnxruntime). */
+  readonly backend?: TrainingBackend;
   readonly session?: SessionOptions;
   /** Measurements the training graph reports each step (experiments), handed to `observe`. */
   readonly probes?: Probes;
@@ -69,6 +72,8 @@ export interface TrainOptions {
 
 export interface TrainResult {
   readonly status: 'completed' | 'stopped';
+  /** The backend that ran the steps. */
+  readonly backend: BackendName;
   /** The stop reason when status is 'stopped'. */
   readonly reason?: string;
   /** Epochs and steps completed. */
@@ -106,7 +111,7 @@ export function runSchedule(config: TrainConfig, steps: number) {
  * Every parameter and buffer of the model by name: the session's current state, plus the tensors
  * training never changes (none in the zoo; kept for completeness) at their seeded initial values.
  */
-function modelWeights(r: ResolvedGraph, session: TrainingSession, seed: number): Map<string, WeightData> {
+function modelWeights(r: ResolvedGraph, session: StepSession, seed: number): Map<string, WeightData> {
   const state = session.snapshot();
   const out = new Map<string, WeightData>();
   for (const [name, { spec, init }] of tensorSpecs(r)) {
@@ -146,12 +151,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     ...(augments(augment) && { augment: config.augment }),
     ...(o.thread !== undefined && { thread: o.thread }),
   });
-  let session: TrainingSession | undefined;
+  const backend = o.backend ?? onnxruntimeBackend;
+  let session: StepSession | undefined;
   let augmenter: Augmenter | undefined;
   let metrics: number | undefined;
   try {
     const weights = o.resume && new Map([...o.resume.tensors].map(([name, t]) => [name, t.data]));
-    session = await TrainingSession.create(
+    session = await backend.create(
       graph,
       {
         batch,
@@ -166,7 +172,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     );
     augmenter = await Augmenter.create(augment, 'train', o.session);
     const trainer = session;
-    const shapes = new Map(trainer.graph.state.map((s) => [s.name, s.shape]));
+    const shapes = new Map(trainer.state.map((s) => [s.name, s.shape]));
 
     let state: CheckpointState = o.resume?.state ?? {
       config,
@@ -258,6 +264,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           save({ epoch, step, loader: b.resume, partial, history });
           return {
             status: 'stopped',
+            backend: backend.name,
             reason,
             epoch,
             step,
@@ -307,6 +314,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (reason)
         return {
           status: 'stopped',
+          backend: backend.name,
           reason,
           epoch,
           step,
@@ -338,6 +346,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     );
     return {
       status: 'completed',
+      backend: backend.name,
       epoch,
       step,
       stepsPerEpoch: perEpoch,
