@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { thousands } from '../analysis/format.js';
 import { stateSlots } from '../autodiff/optimizer.js';
 import { channelStats } from '../data/augment.js';
 import { checkLabels, type Dataset } from '../data/dataset.js';
@@ -10,13 +11,14 @@ import { tensorSpecs } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
 import { type Checkpoint, type CheckpointState, readCheckpoint } from '../train/checkpoint.js';
-import { FILES, stepsPerEpoch, type TrainConfig, type TrainResult, train } from '../train/loop.js';
+import type { TrainConfig } from '../train/config.js';
+import { FILES, stepsPerEpoch, type TrainResult, train } from '../train/loop.js';
 import { clock, lineSink, streamSink } from '../train/progress.js';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.js';
 import { buildModel, getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
-import { json, table, thousands } from './format.js';
-import { loadModel } from './options.js';
+import { json, table } from './format.js';
+import { BACKEND_OPTION, backendOf, loadModel } from './options.js';
 
 /**
  * `convlab train MODEL --data SOURCE --out DIR` (docs/cli.md). Everything a user can get
@@ -56,7 +58,8 @@ const AUGMENT: Record<DataSource['kind'], (size: number) => { pad: number; flip:
 const USAGE =
   'convlab train MODEL --data SOURCE --out DIR [--epochs E] [--batch B] [--lr X] [--optimizer sgd|adamw] ' +
   '[--momentum M] [--weight-decay W] [--nesterov|--no-nesterov] [--schedule cosine|step|constant] [--warmup EPOCHS] ' +
-  '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume] [--json]';
+  '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume] ' +
+  '[--backend onnxruntime|onednn] [--json]';
 
 const string = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
@@ -396,6 +399,7 @@ function report(result: TrainResult, config: TrainConfig, graph: Graph, data: Da
   const last = result.history.at(-1);
   return {
     model: graph.name,
+    backend: result.backend,
     data: {
       source: config.data,
       train: data.train.count,
@@ -447,6 +451,7 @@ export const trainCommand: Command = {
     limit: string,
     seed: string,
     resume: flag,
+    ...BACKEND_OPTION,
     json: flag,
   },
   positionals: [1, 1],
@@ -461,6 +466,7 @@ export const trainCommand: Command = {
       throw new ConvlabError(`--out DIR is required: the folder for metrics, checkpoints and the model`);
     }
     const given = parseGiven(values);
+    const backend = await backendOf(values);
     const resume = values['resume'] === true;
     const kind = sourceKind(source);
     const checkpointPath = join(out, FILES.checkpoint);
@@ -514,6 +520,7 @@ export const trainCommand: Command = {
         config,
         out,
         ...(checkpoint && { resume: checkpoint }),
+        backend,
         progress: sink,
         stop: signals.stop,
       });

@@ -5,7 +5,8 @@ import type { Probes } from '../autodiff/training_graph.js';
 import { channelStats } from '../data/augment.js';
 import { type Dataset, limit } from '../data/dataset.js';
 import type { Graph } from '../ir/graph.js';
-import { type EpochRecord, type StepRecord, train } from '../train/loop.js';
+import { train } from '../train/loop.js';
+import type { EpochRecord, StepRecord } from '../train/metrics.js';
 import type { ScheduleKind } from '../train/schedule.js';
 import type { ExperimentContext } from './experiment.js';
 
@@ -98,6 +99,7 @@ export async function trainRun(ctx: ExperimentContext, spec: RunSpec): Promise<R
       },
       ...(spec.probes && { probes: spec.probes }),
       ...(ctx.session && { session: ctx.session }),
+      ...(ctx.backend && { backend: ctx.backend }),
       observe(record, values) {
         steps.push(record);
         probes.push(values);

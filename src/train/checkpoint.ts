@@ -4,7 +4,8 @@ import type { LoaderState } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { WeightData } from '../ir/init.js';
 import { type HostTensor, parseSafetensors, writeSafetensors } from '../runtime/safetensors.js';
-import type { EpochRecord, TrainConfig } from './loop.js';
+import type { TrainConfig } from './config.js';
+import type { EpochRecord } from './metrics.js';
 
 /**
  * A training checkpoint is ONE safetensors file, so that replacing it is one atomic rename:

@@ -1,6 +1,5 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OptimizerSpec } from '../autodiff/optimizer.js';
 import type { Probes } from '../autodiff/training_graph.js';
 import { Augmenter, augments } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
@@ -13,6 +12,7 @@ import { onnxModel } from '../onnx/export.js';
 import { encodeModel } from '../onnx/proto.js';
 import { writeSafetensors } from '../runtime/safetensors.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { BackendName, StepSession, TrainingBackend } from './backend.js';
 import {
   type Checkpoint,
   type CheckpointState,
@@ -20,10 +20,12 @@ import {
   writeCheckpoint,
   writeFileAtomic,
 } from './checkpoint.js';
-import { evaluate, type Normalisation } from './evaluate.js';
+import type { TrainConfig } from './config.js';
+import { evaluate } from './evaluate.js';
+import type { EpochRecord, StepRecord } from './metrics.js';
 import { Progress, type ProgressSink } from './progress.js';
-import { learningRate, type ScheduleKind, schedule } from './schedule.js';
-import { TrainingSession } from './step.js';
+import { learningRate, schedule } from './schedule.js';
+import { onnxruntimeBackend } from './step.js';
 
 /**
  * The training loop: epochs of full batches through one compiled training step, a test-set
@@ -35,69 +37,6 @@ import { TrainingSession } from './step.js';
  * computes a step the same way in a fresh session, so a run stopped and resumed at any step ends
  * with the same weights and metrics, bit for bit, as one that never stopped.
  */
-
-/** Everything that decides a run's results; stored in its checkpoints. Plain JSON. */
-export interface TrainConfig {
-  /** The MODEL argument (zoo name or spec file) and the graph's name. */
-  readonly model: string;
-  readonly graph: string;
-  /** The --data SOURCE, and --limit (null for all the training samples). */
-  readonly data: string;
-  readonly limit: number | null;
-  readonly epochs: number;
-  readonly batch: number;
-  /** The base (peak) learning rate. */
-  readonly lr: number;
-  readonly optimizer: OptimizerSpec;
-  readonly schedule: ScheduleKind;
-  /** Linear warm-up, in epochs (fractions allowed). */
-  readonly warmup: number;
-  readonly labelSmoothing: number;
-  /** The auxiliary heads' loss weight; null keeps the model's (0.3 for GoogLeNet and Inception v3). */
-  readonly auxWeight: number | null;
-  /** Whether the auxiliary heads are built (false: --no-aux). */
-  readonly aux: boolean;
-  readonly seed: number;
-  /** Random crop padding (0: no crop) and horizontal flips, as torchvision's RandomCrop/RandomHorizontalFlip. */
-  readonly augment: { readonly pad: number; readonly flip: boolean };
-  /** Per-channel statistics of the training pixels, in [0, 1]. */
-  readonly normalise: Normalisation;
-}
-
-/** One line of metrics.jsonl per training step. */
-export interface StepRecord {
-  readonly kind: 'step';
-  /** 1-based epoch the step belongs to. */
-  readonly epoch: number;
-  /** 1-based step over the whole run. */
-  readonly step: number;
-  /** The batch's mean loss (label smoothing and auxiliary heads included, as optimised). */
-  readonly loss: number;
-  /** The batch's accuracy (main head, training-mode forward, augmented images). */
-  readonly accuracy: number;
-  readonly lr: number;
-  /** Seconds since the run started (over all sessions of a resumed run). */
-  readonly time: number;
-}
-
-/** One line of metrics.jsonl per epoch, after its test-set evaluation. */
-export interface EpochRecord {
-  readonly kind: 'epoch';
-  readonly epoch: number;
-  /** Steps done by the end of the epoch. */
-  readonly step: number;
-  /** Mean of the epoch's batch losses and its training accuracy. */
-  readonly loss: number;
-  readonly accuracy: number;
-  /** The learning rate of the epoch's last step. */
-  readonly lr: number;
-  readonly time: number;
-  /** Cross-entropy (no smoothing) and accuracy of the inference model on the whole test split. */
-  readonly testLoss: number;
-  readonly testAccuracy: number;
-  /** Training throughput of the epoch, evaluation excluded. */
-  readonly imagesPerSec: number;
-}
 
 export const FILES = {
   metrics: 'metrics.jsonl',
@@ -120,6 +59,8 @@ export interface TrainOptions {
    * checkpoint at that step and returns; --resume continues from it.
    */
   readonly stop?: () => string | undefined;
+  /** What computes the steps (default: onnxruntime). */
+  readonly backend?: TrainingBackend;
   readonly session?: SessionOptions;
   /** Measurements the training graph reports each step (experiments), handed to `observe`. */
   readonly probes?: Probes;
@@ -131,6 +72,8 @@ export interface TrainOptions {
 
 export interface TrainResult {
   readonly status: 'completed' | 'stopped';
+  /** The backend that ran the steps. */
+  readonly backend: BackendName;
   /** The stop reason when status is 'stopped'. */
   readonly reason?: string;
   /** Epochs and steps completed. */
@@ -168,7 +111,7 @@ export function runSchedule(config: TrainConfig, steps: number) {
  * Every parameter and buffer of the model by name: the session's current state, plus the tensors
  * training never changes (none in the zoo; kept for completeness) at their seeded initial values.
  */
-function modelWeights(r: ResolvedGraph, session: TrainingSession, seed: number): Map<string, WeightData> {
+function modelWeights(r: ResolvedGraph, session: StepSession, seed: number): Map<string, WeightData> {
   const state = session.snapshot();
   const out = new Map<string, WeightData>();
   for (const [name, { spec, init }] of tensorSpecs(r)) {
@@ -208,12 +151,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     ...(augments(augment) && { augment: config.augment }),
     ...(o.thread !== undefined && { thread: o.thread }),
   });
-  let session: TrainingSession | undefined;
+  const backend = o.backend ?? onnxruntimeBackend;
+  let session: StepSession | undefined;
   let augmenter: Augmenter | undefined;
   let metrics: number | undefined;
   try {
     const weights = o.resume && new Map([...o.resume.tensors].map(([name, t]) => [name, t.data]));
-    session = await TrainingSession.create(
+    session = await backend.create(
       graph,
       {
         batch,
@@ -228,7 +172,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     );
     augmenter = await Augmenter.create(augment, 'train', o.session);
     const trainer = session;
-    const shapes = new Map(trainer.graph.state.map((s) => [s.name, s.shape]));
+    const shapes = new Map(trainer.state.map((s) => [s.name, s.shape]));
 
     let state: CheckpointState = o.resume?.state ?? {
       config,
@@ -320,6 +264,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           save({ epoch, step, loader: b.resume, partial, history });
           return {
             status: 'stopped',
+            backend: backend.name,
             reason,
             epoch,
             step,
@@ -369,6 +314,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (reason)
         return {
           status: 'stopped',
+          backend: backend.name,
           reason,
           epoch,
           step,
@@ -400,6 +346,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     );
     return {
       status: 'completed',
+      backend: backend.name,
       epoch,
       step,
       stepsPerEpoch: perEpoch,

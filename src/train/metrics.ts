@@ -1,0 +1,36 @@
+/** The records of metrics.jsonl: one line per training step, one per epoch. */
+
+/** One line of metrics.jsonl per training step. */
+export interface StepRecord {
+  readonly kind: 'step';
+  /** 1-based epoch the step belongs to. */
+  readonly epoch: number;
+  /** 1-based step over the whole run. */
+  readonly step: number;
+  /** The batch's mean loss (label smoothing and auxiliary heads included, as optimised). */
+  readonly loss: number;
+  /** The batch's accuracy (main head, training-mode forward, augmented images). */
+  readonly accuracy: number;
+  readonly lr: number;
+  /** Seconds since the run started (over all sessions of a resumed run). */
+  readonly time: number;
+}
+
+/** One line of metrics.jsonl per epoch, after its test-set evaluation. */
+export interface EpochRecord {
+  readonly kind: 'epoch';
+  readonly epoch: number;
+  /** Steps done by the end of the epoch. */
+  readonly step: number;
+  /** Mean of the epoch's batch losses and its training accuracy. */
+  readonly loss: number;
+  readonly accuracy: number;
+  /** The learning rate of the epoch's last step. */
+  readonly lr: number;
+  readonly time: number;
+  /** Cross-entropy (no smoothing) and accuracy of the inference model on the whole test split. */
+  readonly testLoss: number;
+  readonly testAccuracy: number;
+  /** Training throughput of the epoch, evaluation excluded. */
+  readonly imagesPerSec: number;
+}
