@@ -1,7 +1,7 @@
 import { ConvlabError, GraphError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { initTensor, Rng, type WeightData } from '../ir/init.js';
-import type { TensorSpec } from '../ir/op.js';
+import type { OnnxTarget, TensorSpec } from '../ir/op.js';
 import { type ResolvedGraph, type ResolvedNode, resolveGraph } from '../ir/resolve.js';
 import { formatShape, numel, type Shape } from '../ir/shape.js';
 import { BATCH_DIM, modelProto, OPSET } from './emit.js';
@@ -25,6 +25,8 @@ export interface ExportOptions {
   /** Seed of the initialisation of tensors `weights` does not give (default 0). */
   readonly seed?: number;
   readonly opset?: typeof OPSET;
+  /** The back-end the model is written for; default `{}`, standard ONNX that any runtime loads. */
+  readonly target?: OnnxTarget;
 }
 
 const withSymbolicBatch = (shape: Shape): (number | string)[] => [BATCH_DIM, ...shape.slice(1)];
@@ -55,7 +57,10 @@ export function onnxModel(source: Graph | ResolvedGraph, options: ExportOptions)
     return given;
   };
 
-  const w = new GraphWriter(mode, 'initializers', weightOf);
+  const w = new GraphWriter(mode, 'initializers', {
+    weightOf,
+    ...(options.target && { target: options.target }),
+  });
   const tensorOf = new Map<number, string>();
   const first = r.nodes[0]!;
   const input = w.claim(first.node.name);

@@ -1,5 +1,5 @@
 import type { WeightData } from '../ir/init.js';
-import type { OnnxAttr, OnnxWriter, TensorSpec } from '../ir/op.js';
+import type { OnnxAttr, OnnxTarget, OnnxWriter, TensorSpec } from '../ir/op.js';
 import type { ResolvedNode } from '../ir/resolve.js';
 import { formatShape, numel, type Shape } from '../ir/shape.js';
 import type { NodeProto, TensorProto } from './proto.js';
@@ -18,7 +18,16 @@ export interface MutableNode {
  * node's name (`layer1.0.conv1`); helper tensors and constants live under it (`x.shuffle/Reshape`);
  * parameters are initializers named by their full parameter name (`layer1.0.conv1.weight`).
  */
+/** Where a writer that embeds weights takes the values of parameter `name` of node `node`. */
+export type WeightSource = (name: string, spec: TensorSpec, node: ResolvedNode) => WeightData;
+
+const noWeights: WeightSource = () => {
+  throw new Error('this writer embeds no weights');
+};
+
 export class GraphWriter implements OnnxWriter {
+  readonly target: OnnxTarget;
+  private readonly weightOf: WeightSource;
   readonly nodes: MutableNode[] = [];
   readonly initializers = new Map<string, TensorProto>();
   private readonly names = new Set<string>();
@@ -30,20 +39,19 @@ export class GraphWriter implements OnnxWriter {
   private random: { seed: number; step: string } | undefined;
   /** The non-default operator sets the nodes use, each imported at version 1. */
   readonly domains = new Set<string>();
-  /** See OnnxWriter; a training step's graph sets it from the onnxruntime it will run on. */
-  nchwcBlock = 0;
-
   /**
    * `params` says where parameters and buffers come from: 'initializers' embeds their values (an
    * exported model); 'inputs' makes each a graph input fed every step (a training step's graph).
+   * `target`: the back-end the graph is written for (default `{}`, standard ONNX).
    */
   constructor(
     readonly mode: 'infer' | 'train',
     private readonly params: 'initializers' | 'inputs',
-    private readonly weightOf: (name: string, spec: TensorSpec, node: ResolvedNode) => WeightData = () => {
-      throw new Error('this writer embeds no weights');
-    },
-  ) {}
+    options: { readonly weightOf?: WeightSource; readonly target?: OnnxTarget } = {},
+  ) {
+    this.weightOf = options.weightOf ?? noWeights;
+    this.target = options.target ?? {};
+  }
 
   /** Lower one convlab node; returns the name of the tensor that carries its output. */
   lower(n: ResolvedNode, inputs: readonly string[]): string {

@@ -58,10 +58,11 @@ export const BatchNorm2d = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ inputs: [x] }) => [
-          { what: 'save_mean', shape: [x![1]!], dtype: 'float32' },
-          { what: 'save_invstd', shape: [x![1]!], dtype: 'float32' },
-        ],
+        extra: ({ inputs: [x] }) =>
+          [
+            { what: 'save_mean', shape: [x![1]!], dtype: 'float32' },
+            { what: 'save_invstd', shape: [x![1]!], dtype: 'float32' },
+          ] as const,
       },
     },
     onnx({ attrs: a, inputs: [shape] }, w, [x]) {

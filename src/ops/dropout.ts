@@ -28,7 +28,7 @@ export const Dropout = registerOp(
       saves: {
         inputs: [],
         output: false,
-        extra: ({ output }) => [{ what: 'mask', shape: output, dtype: 'bool' }],
+        extra: ({ output }) => [{ what: 'mask', shape: output, dtype: 'bool' }] as const,
       },
     },
     onnx({ attrs: a, output }, w, [x]) {

@@ -51,9 +51,8 @@ export const L2Norm = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ output }) => [
-          { what: 'norm', shape: [output[0]!, 1, output[2]!, output[3]!], dtype: 'float32' },
-        ],
+        extra: ({ output }) =>
+          [{ what: 'norm', shape: [output[0]!, 1, output[2]!, output[3]!], dtype: 'float32' }] as const,
       },
     },
     onnx({ attrs: a, inputs: [shape] }, w, [x]) {

@@ -41,7 +41,7 @@ export const MaxPool2d = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }],
+        extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }] as const,
       },
     },
     onnx({ attrs: a }, w, [x]) {

@@ -12,7 +12,7 @@ registerGradient({
   op: AdaptiveMaxPool2d,
   backward({ attrs: a, inputs: [xShape], saved, dy }, w) {
     const [n, c, h, wd] = xShape as [number, number, number, number];
-    const x = saved.inputs[0]!;
+    const x = saved.input0;
     const parts: string[] = [];
     adaptiveBins(h, a.output[0]).forEach(([h0, h1], i) => {
       adaptiveBins(wd, a.output[1]).forEach(([w0, w1], j) => {

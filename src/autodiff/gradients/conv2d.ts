@@ -55,8 +55,11 @@ function inputGradient(
   const reach = [a.dilation[0] * (a.kernel[0] - 1), a.dilation[1] * (a.kernel[1] - 1)] as const;
   const pads = [reach[0] - pt, reach[1] - pl, reach[0] - pb, reach[1] - pr];
   if (a.stride[0] === 1 && a.stride[1] === 1 && pads.every((p) => p >= 0)) {
-    return convolution(w, dy, flippedTransposed(w, w.param('weight'), o, c / g, g, a), undefined, {
+    return convolution(w, {
       ...a,
+      x: dy,
+      weight: flippedTransposed(w, w.param('weight'), o, c / g, g, a),
+      bias: undefined,
       channels: o,
       out: c,
       stride: [1, 1],
@@ -186,7 +189,7 @@ registerGradient({
   backward: ({ attrs: a, inputs: [x], output, saved, dy }, w) => ({
     inputs: [inputGradient(w, dy, x!, output, a)],
     params: {
-      weight: weightGradient(w, { x: saved.inputs[0]!, dy, xs: x!, ys: output, a }),
+      weight: weightGradient(w, { x: saved.input0, dy, xs: x!, ys: output, a }),
       ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}),
     },
   }),

@@ -6,8 +6,6 @@ import { registerGradient } from '../gradient.js';
 registerGradient({
   op: Dropout,
   backward: ({ attrs: a, saved, dy }, w) => ({
-    inputs: [
-      a.p === 0 ? dy : masked(w, saved.extra('mask'), mul(w, dy, scalar(w, a.p < 1 ? 1 / (1 - a.p) : 0))),
-    ],
+    inputs: [a.p === 0 ? dy : masked(w, saved.mask, mul(w, dy, scalar(w, a.p < 1 ? 1 / (1 - a.p) : 0)))],
   }),
 });

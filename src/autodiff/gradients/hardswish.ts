@@ -6,7 +6,7 @@ import { registerGradient } from '../gradient.js';
 registerGradient({
   op: Hardswish,
   backward({ saved, dy }, w) {
-    const x = saved.inputs[0]!;
+    const x = saved.input0;
     const ramp = mul(w, dy, add(w, mul(w, x, scalar(w, 1 / 3)), scalar(w, 0.5)));
     const upper = emit(w, 'Where', [emit(w, 'LessOrEqual', [x, scalar(w, 3)]), ramp, dy]);
     return { inputs: [emit(w, 'Where', [emit(w, 'Less', [x, scalar(w, -3)]), scalar(w, 0), upper])] };

@@ -8,7 +8,7 @@ registerGradient({
   backward: ({ attrs: a, saved, dy }, w) => ({
     inputs: [emit(w, 'MatMul', [dy, w.param('weight')])],
     params: {
-      weight: emit(w, 'Gemm', [dy, saved.inputs[0]!], { transA: { i: 1 } }),
+      weight: emit(w, 'Gemm', [dy, saved.input0], { transA: { i: 1 } }),
       ...(a.bias ? { bias: reduceSum(w, dy, [0], false) } : {}),
     },
   }),

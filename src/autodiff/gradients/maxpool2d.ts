@@ -11,15 +11,10 @@ registerGradient({
   op: MaxPool2d,
   backward({ inputs: [xShape], saved, dy }, w) {
     const zeros = emit(w, 'ConstantOfShape', [ints(w, [numel(xShape!)])]);
-    const flat = emit(
-      w,
-      'ScatterElements',
-      [zeros, reshape(w, saved.extra('indices'), [-1]), reshape(w, dy, [-1])],
-      {
-        axis: { i: 0 },
-        reduction: { s: 'add' },
-      },
-    );
+    const flat = emit(w, 'ScatterElements', [zeros, reshape(w, saved.indices, [-1]), reshape(w, dy, [-1])], {
+      axis: { i: 0 },
+      reduction: { s: 'add' },
+    });
     return { inputs: [reshape(w, flat, [...xShape!])] };
   },
 });

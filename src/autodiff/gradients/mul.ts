@@ -8,8 +8,8 @@ registerGradient({
   op: Mul,
   backward: ({ inputs: [a, b], output, saved, dy }, w) => ({
     inputs: [
-      unbroadcast(w, mul(w, dy, saved.inputs[1]!), output, a!),
-      unbroadcast(w, mul(w, dy, saved.inputs[0]!), output, b!),
+      unbroadcast(w, mul(w, dy, saved.input1), output, a!),
+      unbroadcast(w, mul(w, dy, saved.input0), output, b!),
     ],
   }),
 });

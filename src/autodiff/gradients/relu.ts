@@ -6,6 +6,6 @@ import { registerGradient } from '../gradient.js';
 registerGradient({
   op: Relu,
   backward: ({ saved, dy }, w) => ({
-    inputs: [masked(w, emit(w, 'Greater', [saved.output!, scalar(w, 0)]), dy)],
+    inputs: [masked(w, emit(w, 'Greater', [saved.output, scalar(w, 0)]), dy)],
   }),
 });

@@ -6,7 +6,7 @@ import { registerGradient } from '../gradient.js';
 registerGradient({
   op: Relu6,
   backward({ saved, dy }, w) {
-    const x = saved.inputs[0]!;
+    const x = saved.input0;
     const inside = emit(w, 'And', [
       emit(w, 'Greater', [x, scalar(w, 0)]),
       emit(w, 'Less', [x, scalar(w, 6)]),

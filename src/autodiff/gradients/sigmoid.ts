@@ -6,6 +6,6 @@ import { registerGradient } from '../gradient.js';
 registerGradient({
   op: Sigmoid,
   backward: ({ saved, dy }, w) => ({
-    inputs: [mul(w, dy, mul(w, saved.output!, sub(w, scalar(w, 1), saved.output!)))],
+    inputs: [mul(w, dy, mul(w, saved.output, sub(w, scalar(w, 1), saved.output)))],
   }),
 });

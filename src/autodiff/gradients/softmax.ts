@@ -6,7 +6,7 @@ import { registerGradient } from '../gradient.js';
 registerGradient({
   op: Softmax,
   backward: ({ attrs: a, saved, dy }, w) => {
-    const y = saved.output!;
+    const y = saved.output;
     return { inputs: [mul(w, y, sub(w, dy, reduceSum(w, mul(w, dy, y), [a.axis], true)))] };
   },
 });
