@@ -24,6 +24,7 @@ import type { TrainConfig } from './config.js';
 import { evaluate } from './evaluate.js';
 import type { EpochRecord, StepRecord } from './metrics.js';
 import { Progress, type ProgressSink } from './progress.js';
+import { FILES } from './run_folder.js';
 import { learningRate, schedule } from './schedule.js';
 import { onnxruntimeBackend } from './step.js';
 
@@ -37,13 +38,6 @@ import { onnxruntimeBackend } from './step.js';
  * computes a step the same way in a fresh session, so a run stopped and resumed at any step ends
  * with the same weights and metrics, bit for bit, as one that never stopped.
  */
-
-export const FILES = {
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.safetensors',
-  model: 'model.onnx',
-  weights: 'model.safetensors',
-} as const;
 
 export interface TrainOptions {
   readonly graph: Graph;
