@@ -19,7 +19,7 @@ import { trainCommand } from '../src/cli/train.js';
 import { FASHION_MNIST_DIR } from '../src/data/idx.js';
 import { ConvlabError } from '../src/ir/errors.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
-import { FILES } from '../src/train/loop.js';
+import { FILES } from '../src/train/run_folder.js';
 import { cli, type Run } from './cli.js';
 import { tinyIdx, writeIdx } from './data/helpers.js';
 import { ROOT } from './helpers.js';

@@ -1,3 +1,5 @@
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+
 /** The records of metrics.jsonl: one line per training step, one per epoch. */
 
 /** One line of metrics.jsonl per training step. */
@@ -33,4 +35,32 @@ export interface EpochRecord {
   readonly testAccuracy: number;
   /** Training throughput of the epoch, evaluation excluded. */
   readonly imagesPerSec: number;
+}
+
+/**
+ * metrics.jsonl, open for appending. A resumed run keeps only the bytes its checkpoint counted:
+ * lines written after the checkpoint (a run killed without one) would otherwise appear twice.
+ */
+export class MetricsLog {
+  private constructor(private readonly fd: number) {}
+
+  static open(path: string, resume: boolean, bytes: number): MetricsLog {
+    const fd = openSync(path, resume ? 'a' : 'w');
+    if (fstatSync(fd).size > bytes) ftruncateSync(fd, bytes);
+    return new MetricsLog(fd);
+  }
+
+  append(record: StepRecord | EpochRecord): void {
+    writeSync(this.fd, `${JSON.stringify(record)}\n`);
+  }
+
+  /** Flush to disk; the bytes the log holds (a checkpoint's `metricsBytes`). */
+  sync(): number {
+    fsyncSync(this.fd);
+    return fstatSync(this.fd).size;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
 }

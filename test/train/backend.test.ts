@@ -18,8 +18,9 @@ import { DEFAULT_BACKEND, trainingBackend } from '../../src/train/backends.js';
 import { benchTrain } from '../../src/train/bench.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import type { TrainConfig } from '../../src/train/config.js';
-import { FILES, train } from '../../src/train/loop.js';
+import { train } from '../../src/train/loop.js';
 import type { EpochRecord } from '../../src/train/metrics.js';
+import { FILES } from '../../src/train/run_folder.js';
 import { onnxruntimeBackend } from '../../src/train/step.js';
 import { randomBatch } from '../../src/train/timing.js';
 
