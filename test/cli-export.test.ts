@@ -224,7 +224,7 @@ describe('convlab bench', () => {
     );
     expect(train.code).toBe(0);
     const report = JSON.parse(train.stdout);
-    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train' });
+    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train', backend: 'onnxruntime' });
     expect(report.imagesPerSec).toBeGreaterThan(0);
     const r = await cli('bench', 'fast', 'resnet20');
     expect(r.code).toBe(2);

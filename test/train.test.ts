@@ -26,9 +26,11 @@ import { linear } from '../src/ops/linear.js';
 import { relu } from '../src/ops/relu.js';
 import { readSafetensorsFile, writeSafetensors } from '../src/runtime/safetensors.js';
 import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../src/train/checkpoint.js';
+import type { TrainConfig } from '../src/train/config.js';
 import { evaluate } from '../src/train/evaluate.js';
-import { FILES, type TrainConfig, type TrainOptions, train } from '../src/train/loop.js';
+import { type TrainOptions, train } from '../src/train/loop.js';
 import { clock, lineSink, Progress, type ProgressSink } from '../src/train/progress.js';
+import { FILES } from '../src/train/run_folder.js';
 import { learningRate, type Schedule, schedule } from '../src/train/schedule.js';
 
 const root = mkdtempSync(join(tmpdir(), 'convlab-train-'));

@@ -64,6 +64,14 @@ describe('matchWeights', () => {
     );
   });
 
+  it('loads a file without num_batches_tracked, starting the counters at 0 as PyTorch does', () => {
+    const file = fileFor(resnet18);
+    for (const name of [...file.keys()]) if (name.endsWith('.num_batches_tracked')) file.delete(name);
+    const weights = matchWeights(resolveGraph(resnet18), file);
+    expect([...weights.keys()]).toEqual(golden.models['resnet18']!.state_dict.map(([k]) => k));
+    expect(weights.get('layer1.0.bn1.num_batches_tracked')).toEqual(new BigInt64Array([0n]));
+  });
+
   it('names an unexpected tensor', () => {
     const file = fileFor(resnet18);
     file.set('layer5.0.conv1.weight', f32([3]));

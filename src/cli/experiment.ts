@@ -9,6 +9,7 @@ import { formatSeconds, verdictSentence, writeReport } from '../experiments/repo
 import { ConvlabError } from '../ir/errors.js';
 import type { Command, Values } from './command.js';
 import { json, table } from './format.js';
+import { BACKEND_OPTION, backendOf } from './options.js';
 
 const BUDGETS: readonly Budget[] = ['quick', 'full'];
 
@@ -37,13 +38,15 @@ function prepareOut(dir: string): void {
 
 export const experimentCommand: Command = {
   name: 'experiment',
-  usage: 'convlab experiment [NAME --out DIR [--data SOURCE] [--budget quick|full] [--seed S] [--json]]',
+  usage:
+    'convlab experiment [NAME --out DIR [--data SOURCE] [--budget quick|full] [--seed S] [--backend onnxruntime|onednn] [--json]]',
   summary: "run one of the canon's training claims on real data and write DIR/report.md (no NAME: list them)",
   options: {
     data: { type: 'string' },
     out: { type: 'string' },
     budget: { type: 'string' },
     seed: { type: 'string' },
+    ...BACKEND_OPTION,
     json: { type: 'boolean' },
   },
   positionals: [0, 1],
@@ -72,6 +75,7 @@ export const experimentCommand: Command = {
       throw new ConvlabError(`--seed must be a non-negative integer, got '${String(seedText)}'`);
     }
     const seed = seedText === undefined ? 0 : Number(seedText);
+    const backend = await backendOf(values);
     const source = typeof values['data'] === 'string' ? values['data'] : 'fashion-mnist';
     prepareOut(out);
     const data = await loadDataset(source, { seed });
@@ -81,7 +85,7 @@ export const experimentCommand: Command = {
     io.stderr(`${experiment.name} (${budget} budget) on ${data.name}: ${experiment.title}`);
     let outcome: Outcome;
     try {
-      outcome = await experiment.run({ data, source, budget, seed, scratch, log: io.stderr });
+      outcome = await experiment.run({ data, source, budget, seed, scratch, log: io.stderr, backend });
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
@@ -100,6 +104,7 @@ export const experimentCommand: Command = {
         json({
           experiment: experiment.name,
           budget,
+          backend: backend.name,
           verdict: outcome.verdict,
           finding: outcome.finding,
           seconds,

@@ -168,7 +168,7 @@ export class Augmenter {
   }
 
   /** `images` holds `batch` samples; `params` (from drawAugment) is needed by a training variant that crops or flips. */
-  async run(images: Uint8Array, batch: number, params?: AugmentParams): Promise<ort.Tensor> {
+  async run(images: Uint8Array, batch: number, params?: AugmentParams): Promise<ort.TypedTensor<'float32'>> {
     const [c, h, w] = this.options.shape;
     if (images.length !== batch * c * h * w) {
       throw new ConvlabError(`augmentation: ${images.length} bytes is not ${batch} images of ${c}x${h}x${w}`);
@@ -189,7 +189,7 @@ export class Augmenter {
         feeds[AUGMENT_NAMES.flips] = new ort.Tensor('bool', params.flips, [batch]);
     }
     const out = await this.session.run(feeds);
-    return out[AUGMENT_NAMES.output]!;
+    return out[AUGMENT_NAMES.output] as ort.TypedTensor<'float32'>;
   }
 
   release(): Promise<void> {

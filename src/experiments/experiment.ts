@@ -1,5 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { TrainingBackend } from '../train/backend.js';
 
 /**
  * An experiment tests one claim of the CNN canon on real data: it trains or measures what the
@@ -21,6 +22,8 @@ export interface ExperimentContext {
   /** One line of progress for the user (stderr). */
   readonly log: (line: string) => void;
   readonly session?: SessionOptions;
+  /** What computes the training steps (--backend; default onnxruntime). */
+  readonly backend?: TrainingBackend;
 }
 
 /** A plot, written as `<name>.svg` beside the report. */

@@ -258,7 +258,7 @@ interface Profile {
 }
 
 interface NormalisedBatch {
-  readonly images: ort.Tensor;
+  readonly images: ort.TypedTensor<'float32'>;
   readonly labels: Int32Array;
 }
 

@@ -117,7 +117,7 @@ export function writeBatch(file: string, images: Uint8Array, labels: Int32Array)
 }
 
 interface Batch {
-  readonly images: ort.Tensor;
+  readonly images: ort.TypedTensor<'float32'>;
   readonly labels: Int32Array;
 }
 

@@ -16,7 +16,8 @@ import { maxpool2d } from '../ops/maxpool2d.js';
 import { relu } from '../ops/relu.js';
 import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { evaluate, evaluationModel, type Normalisation } from '../train/evaluate.js';
-import { type EpochRecord, train } from '../train/loop.js';
+import { train } from '../train/loop.js';
+import type { EpochRecord } from '../train/metrics.js';
 import type { Budget, ExperimentContext, Outcome, Verdict } from './experiment.js';
 import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
@@ -143,6 +144,7 @@ async function trainKeepingWeights(
         normalise,
       },
       ...(ctx.session && { session: ctx.session }),
+      ...(ctx.backend && { backend: ctx.backend }),
       observe(record) {
         if (record.time - lastLog < 10) return;
         lastLog = record.time;

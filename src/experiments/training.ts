@@ -5,7 +5,9 @@ import type { Probes } from '../autodiff/training_graph.js';
 import { channelStats } from '../data/augment.js';
 import { type Dataset, limit } from '../data/dataset.js';
 import type { Graph } from '../ir/graph.js';
-import { type EpochRecord, type StepRecord, train } from '../train/loop.js';
+import { SGD } from '../train/config.js';
+import { train } from '../train/loop.js';
+import type { EpochRecord, StepRecord } from '../train/metrics.js';
 import type { ScheduleKind } from '../train/schedule.js';
 import type { ExperimentContext } from './experiment.js';
 
@@ -31,8 +33,8 @@ export const trainingSetup = (data: Dataset, b: TrainingBudget, lr: number): str
   `Training: ${b.epochs} epochs, batch ${b.batch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr ${lr} with ${b.warmup} epoch${b.warmup === 1 ? '' : 's'} of linear warm-up and a cosine decay.`,
 ];
 
-/** SGD with Nesterov momentum 0.9 and weight decay 5e-4: `convlab train`'s default optimiser. */
-export const SGD: OptimizerSpec = { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
+/** `convlab train`'s default optimiser: SGD with Nesterov momentum 0.9 and weight decay 5e-4. */
+export { SGD };
 
 export interface RunSpec {
   /** A name for the run's files and log lines. */
@@ -98,6 +100,7 @@ export async function trainRun(ctx: ExperimentContext, spec: RunSpec): Promise<R
       },
       ...(spec.probes && { probes: spec.probes }),
       ...(ctx.session && { session: ctx.session }),
+      ...(ctx.backend && { backend: ctx.backend }),
       observe(record, values) {
         steps.push(record);
         probes.push(values);
