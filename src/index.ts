@@ -10,10 +10,10 @@ export * from './analysis/receptive_field_check.js';
 export * from './analysis/summary.js';
 export * from './api.js';
 export * from './ir/index.js';
+export type { WeightData } from './ir/init.js';
 export { type ExportOptions, exportOnnx } from './onnx/export.js';
 export * from './ops/index.js';
 export type { InferOptions, InputBatch } from './runtime/infer.js';
-export type { WeightData } from './runtime/init.js';
 export {
   type HostTensor,
   readSafetensors,

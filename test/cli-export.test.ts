@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initialWeights, tensorSpecs } from '../src/ir/init.js';
 import { resolveGraph } from '../src/ir/resolve.js';
-import { initialWeights, tensorSpecs } from '../src/runtime/init.js';
 import { type HostTensor, writeSafetensorsFile } from '../src/runtime/safetensors.js';
 import { openSession, runBatch } from '../src/runtime/session.js';
 import { buildModel } from '../src/zoo/index.js';

@@ -1,15 +1,18 @@
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
-import type { TensorSpec } from '../ir/op.js';
+import type { OnnxTarget, TensorSpec } from '../ir/op.js';
 import { type ResolvedNode, resolveGraph } from '../ir/resolve.js';
 import type { DType, Shape } from '../ir/shape.js';
-import { GraphWriter, IR_VERSION, OPSET } from '../onnx/export.js';
-import { DataType, type DataTypeCode, encodeModel, type ValueInfoProto } from '../onnx/proto.js';
-import { getGradient, type Saved } from './gradient.js';
+import { modelBytes } from '../onnx/emit.js';
+import { DataType, type DataTypeCode, type ValueInfoProto } from '../onnx/proto.js';
+import { GraphWriter } from '../onnx/writer.js';
+import { getGradient } from './gradient.js';
 import './gradients/index.js';
+import { emit } from '../onnx/emit.js';
 import { correctCount, softmaxCrossEntropy, totalLoss } from './loss.js';
-import { norm, one, standardDeviation } from './onnx_ops.js';
 import { type OptimizerSpec, stateSlots, update } from './optimizer.js';
+import { norm, standardDeviation } from './probes.js';
+import { bindSaved } from './saved.js';
 
 export interface TrainingGraphOptions {
   /** The batch the graph is compiled for (training batches are full; see src/data/loader.ts). */
@@ -26,11 +29,10 @@ export interface TrainingGraphOptions {
    */
   readonly seed?: number;
   /**
-   * onnxruntime's NCHWc block size (runtime/nchwc.ts `nchwcBlockSize`): convolutions of the
-   * forward and of dX then run through its channel-blocked kernels (see ops/conv2d.ts
-   * `convolution`). Absent or 0: standard ONNX Conv only.
+   * The back-end the step is written for (runtime/session.ts `onnxruntimeTarget`: convolutions of
+   * the forward and of dX through onnxruntime's channel-blocked kernels). Default: standard ONNX.
    */
-  readonly nchwcBlock?: number;
+  readonly target?: OnnxTarget;
 }
 
 /**
@@ -86,12 +88,11 @@ const NEXT = (name: string) => `next/${name}`;
  */
 export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
   const r = resolveGraph(graph, { batch: o.batch });
-  const w = new GraphWriter('train', 'inputs');
+  const w = new GraphWriter('train', 'inputs', { ...(o.target && { target: o.target }) });
   const tensorOf: string[] = [];
   const images = w.claim(r.nodes[0]!.node.name);
   const step = w.claim('step');
   w.drawsFrom(o.seed ?? 0, step);
-  w.nchwcBlock = o.nchwcBlock ?? 0;
   for (const n of r.nodes)
     tensorOf[n.index] = w.lower(n, n.index === 0 ? [images] : n.inputs.map((i) => tensorOf[i]!));
 
@@ -129,14 +130,14 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
     const n = r.nodes[i]!;
     const incoming = grads[i]!;
     if (incoming.length === 0) continue;
-    const dy = incoming.length === 1 ? incoming[0]! : w.within(n, () => one(w, 'Sum', incoming));
+    const dy = incoming.length === 1 ? incoming[0]! : w.within(n, () => emit(w, 'Sum', incoming));
     if (probed.has(n.node.name)) {
       w.within(n, () => {
         probe(`act_std/${n.node.name}`, standardDeviation(w, tensorOf[n.index]!));
         probe(`grad_std/${n.node.name}`, standardDeviation(w, dy));
       });
     }
-    const saved = savedTensors(n, tensorOf, w.savedBy(n));
+    const saved = bindSaved(n, (i) => tensorOf[i]!, w.savedBy(n));
     const result = w.within(n, () => getGradient(n.node.op).backward({ ...n.ctx, saved, dy }, w));
     result.inputs.forEach((g, j) => {
       if (g !== undefined && n.inputs[j] !== 0) grads[n.inputs[j]!]!.push(g);
@@ -217,45 +218,18 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
     ...probes.map((p) => value(p.name, DataType.FLOAT, [])),
     ...state.map((s) => value(s.next, dataType(s.dtype), s.shape)),
   ];
-  const model = encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [
-      { domain: '', version: OPSET },
-      ...[...w.domains].map((domain) => ({ domain, version: 1 })),
-    ],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,
-    metadata: { model: graph.name, mode: 'train-step' },
-    graph: { name: `${graph.name}_train`, ...w.pruned(outputs.map((v) => v.name)), inputs, outputs },
-  });
+  const model = modelBytes(
+    { name: `${graph.name}_train`, ...w.pruned(outputs.map((v) => v.name)), inputs, outputs },
+    {
+      docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,
+      metadata: { model: graph.name, mode: 'train-step' },
+      domains: w.domains,
+    },
+  );
   return {
     model,
     inputs: { images, labels, lr, step },
     outputs: { loss: 'loss', correct: 'correct', probes: probes.map((p) => p.name) },
     state,
-  };
-}
-
-/** The tensors a rule may read: exactly what its op's memory facet declares as saved. */
-function savedTensors(
-  n: ResolvedNode,
-  tensorOf: readonly string[],
-  extras: ReadonlyMap<string, string>,
-): Saved {
-  const declared = n.def.memory.saves;
-  const declaredExtra = new Set((declared.extra?.(n.ctx as never) ?? []).map((t) => t.what));
-  return {
-    inputs: n.inputs.map((i, j) => (declared.inputs.includes(j) ? tensorOf[i] : undefined)),
-    output: declared.output ? tensorOf[n.index] : undefined,
-    extra(what) {
-      const tensor = extras.get(what);
-      if (!declaredExtra.has(what) || tensor === undefined) {
-        throw new Error(
-          `the gradient of '${n.node.op}' reads '${what}', which ${declaredExtra.has(what) ? 'its train-mode lowering did not save' : 'its memory facet does not declare as saved'}`,
-        );
-      }
-      return tensor;
-    },
   };
 }

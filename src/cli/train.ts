@@ -1,8 +1,8 @@
 import { thousands } from '../analysis/format.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import { tensorSpecs } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
-import { tensorSpecs } from '../runtime/init.js';
 import type { TrainOverrides } from '../train/config.js';
 import { stepsPerEpoch, type TrainResult, train } from '../train/loop.js';
 import { checkpointIn, dataKind, type PreparedRun, prepareRun, type RunModel } from '../train/prepare.js';

@@ -1,10 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import { ConvlabError } from '../ir/errors.js';
 import type { OnnxAttr } from '../ir/op.js';
-import { BATCH_DIM, IR_VERSION, OPSET } from '../onnx/export.js';
+import { BATCH_DIM, modelBytes } from '../onnx/emit.js';
 import {
   DataType,
-  encodeModel,
   type GraphProto,
   type NodeProto,
   type TensorProto,
@@ -172,13 +171,8 @@ export function augmentGraph(
 
 /** The `.onnx` bytes of augmentGraph. */
 export function augmentModel(o: AugmentOptions, variant: AugmentVariant): Uint8Array {
-  return encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
+  return modelBytes(augmentGraph(o, variant), {
     docString: `convlab ${variant === 'train' ? 'augmentation' : 'evaluation preprocessing'}`,
-    graph: augmentGraph(o, variant),
   });
 }
 
@@ -286,13 +280,7 @@ export async function channelStats(set: ImageSet, session: SessionOptions = {}):
       { name: 'sum2', elemType: DataType.FLOAT, shape: [BATCH_DIM, c] },
     ],
   };
-  const model = encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    graph,
-  });
+  const model = modelBytes(graph);
   const s = await openSession(model, session, 'the channel statistics graph');
   const sum = new Float64Array(c);
   const sum2 = new Float64Array(c);

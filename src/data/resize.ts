@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ConvlabError } from '../ir/errors.js';
-import { BATCH_DIM, IR_VERSION, OPSET } from '../onnx/export.js';
-import { DataType, encodeModel, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { BATCH_DIM, modelBytes } from '../onnx/emit.js';
+import { DataType, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 import { type ImageSet, sampleSize } from './dataset.js';
 
@@ -92,14 +92,7 @@ export function resizeModel(
   shape: readonly [number, number, number],
   size: readonly [number, number],
 ): Uint8Array {
-  return encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    docString: `convlab bilinear resize to ${size.join('x')}`,
-    graph: resizeGraph(shape, size),
-  });
+  return modelBytes(resizeGraph(shape, size), { docString: `convlab bilinear resize to ${size.join('x')}` });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Graph } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import type { ResolvedGraph } from '../ir/resolve.js';
 import { exportOnnx } from '../onnx/export.js';
-import type { WeightData } from './init.js';
 import { openSession, runBatch, type SessionOptions } from './session.js';
 
 /** A batch of inputs, NCHW float32 (onnxruntime's float32 tensor passes as is). */

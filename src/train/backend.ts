@@ -1,7 +1,7 @@
 import type { TrainingGraphOptions } from '../autodiff/training_graph.js';
 import type { Graph } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import type { Shape } from '../ir/shape.js';
-import type { WeightData } from '../runtime/init.js';
 import type { SessionOptions } from '../runtime/session.js';
 
 /**

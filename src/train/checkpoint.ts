@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, write
 import { dirname } from 'node:path';
 import type { LoaderState } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
-import type { WeightData } from '../runtime/init.js';
+import type { WeightData } from '../ir/init.js';
 import { type HostTensor, hostTensor, parseSafetensors, writeSafetensors } from '../runtime/safetensors.js';
 import type { TrainConfig } from './config.js';
 import type { EpochRecord } from './metrics.js';

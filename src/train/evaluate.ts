@@ -3,11 +3,11 @@ import { AUGMENT_NAMES, augmentGraph } from '../data/augment.js';
 import { type ImageSet, sampleSize } from '../data/dataset.js';
 import { evalBatches } from '../data/loader.js';
 import type { Graph } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import type { OnnxAttr } from '../ir/op.js';
 import type { ResolvedGraph } from '../ir/resolve.js';
 import { onnxModel } from '../onnx/export.js';
 import { DataType, encodeModel, type NodeProto, type TensorProto } from '../onnx/proto.js';
-import type { WeightData } from '../runtime/init.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 
 /**

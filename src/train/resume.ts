@@ -1,9 +1,9 @@
 import { stateSlots } from '../autodiff/optimizer.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import { tensorSpecs } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
-import { tensorSpecs } from '../runtime/init.js';
 import type { Checkpoint, CheckpointState } from './checkpoint.js';
 import type { TrainConfig, TrainOverrides } from './config.js';
 

@@ -7,10 +7,9 @@ import {
 } from '../autodiff/training_graph.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import { initTensor, Rng, type WeightData } from '../ir/init.js';
 import { numel } from '../ir/shape.js';
-import { initTensor, Rng, type WeightData } from '../runtime/init.js';
-import { nchwcBlockSize } from '../runtime/nchwc.js';
-import { openSession, type SessionOptions } from '../runtime/session.js';
+import { onnxruntimeTarget, openSession, type SessionOptions } from '../runtime/session.js';
 import type {
   ImageBatch,
   InitialState,
@@ -68,8 +67,8 @@ export class TrainingSession implements StepSession {
     init: InitialState,
     session: SessionOptions = {},
   ): Promise<TrainingSession> {
-    const nchwcBlock = options.nchwcBlock ?? (await nchwcBlockSize());
-    return TrainingSession.open(trainingGraph(model, { ...options, nchwcBlock }), init, session);
+    const target = options.target ?? (await onnxruntimeTarget());
+    return TrainingSession.open(trainingGraph(model, { ...options, target }), init, session);
   }
 
   /** Open an already compiled training graph (see `create`). */

@@ -1,6 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-node';
+import { Rng } from '../ir/init.js';
 import { numel } from '../ir/shape.js';
-import { Rng } from '../runtime/init.js';
 import { floatTensor } from '../runtime/session.js';
 
 /** Timing of repeated runs, for `convlab bench` and the bench/ scripts. */

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
+import { initTensor, Rng, tensorSpecs, type WeightData } from '../ir/init.js';
 import type { ResolvedGraph } from '../ir/resolve.js';
 import { onnxModel } from '../onnx/export.js';
 import { encodeModel } from '../onnx/proto.js';
-import { initTensor, Rng, tensorSpecs, type WeightData } from '../runtime/init.js';
 import { hostTensor, writeSafetensors } from '../runtime/safetensors.js';
 import type { StepSession } from './backend.js';
 import { writeFileAtomic } from './checkpoint.js';
