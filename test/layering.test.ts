@@ -116,6 +116,13 @@ describe('layering', () => {
       ['c', ['a']],
     ]);
     expect(findCycle(g)).toEqual(['a', 'b', 'c', 'a']);
-    expect(findCycle(new Map([['a', ['b']], ['b', []]]))).toBeUndefined();
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', []],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 });
