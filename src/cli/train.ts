@@ -1,15 +1,11 @@
-import { join } from 'node:path';
 import { thousands } from '../analysis/format.js';
-import type { Dataset } from '../data/dataset.js';
-import { type DataSource, parseSource } from '../data/sources.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { tensorSpecs } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
-import { readCheckpoint } from '../train/checkpoint.js';
-import type { TrainConfig, TrainOverrides } from '../train/config.js';
+import type { TrainOverrides } from '../train/config.js';
 import { stepsPerEpoch, type TrainResult, train } from '../train/loop.js';
-import { type PreparedRun, prepareRun, type RunModel } from '../train/prepare.js';
+import { checkpointIn, dataKind, type PreparedRun, prepareRun, type RunModel } from '../train/prepare.js';
 import { clock, lineSink, streamSink } from '../train/progress.js';
 import { FILES } from '../train/run_folder.js';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.js';
@@ -100,17 +96,6 @@ function parseGiven(values: Values): TrainOverrides {
     throw new ConvlabError('--momentum and --nesterov apply to sgd; adamw has fixed betas (0.9, 0.999)');
   }
   return g;
-}
-
-/** The source's kind; its message lists the accepted forms on several lines, joined here into one. */
-function sourceKind(source: string): DataSource['kind'] {
-  try {
-    return parseSource(source).kind;
-  } catch (e) {
-    if (e instanceof ConvlabError)
-      throw new ConvlabError(e.message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '));
-    throw e;
-  }
 }
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
@@ -273,8 +258,8 @@ export const trainCommand: Command = {
     const { source, out } = requiredOptions(values);
     const overrides = parseGiven(values);
     const backend = await backendOf(values);
-    const kind = sourceKind(source);
-    const checkpoint = values['resume'] === true ? readCheckpoint(join(out, FILES.checkpoint)) : undefined;
+    const kind = dataKind(source);
+    const checkpoint = values['resume'] === true ? checkpointIn(out) : undefined;
     const run = await prepareRun({
       model: runModel(arg!),
       source,

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { channelStats } from '../data/augment.js';
 import { checkLabels, type Dataset } from '../data/dataset.js';
-import { type DataSource, loadDataset } from '../data/sources.js';
+import { type DataSource, loadDataset, parseSource } from '../data/sources.js';
 import { ConvlabError } from '../ir/errors.js';
 import { type Graph, inputShape, withoutAux } from '../ir/graph.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
 import { buildModel, getModel } from '../zoo/index.js';
-import type { Checkpoint } from './checkpoint.js';
+import { type Checkpoint, readCheckpoint } from './checkpoint.js';
 import { DEFAULTS, freshConfig, type TrainConfig, type TrainOverrides } from './config.js';
 import { checkCheckpoint, resumedConfig } from './resume.js';
 import { FILES, prepareOut } from './run_folder.js';
@@ -40,6 +40,20 @@ export interface PreparedRun {
   readonly data: Dataset;
   readonly config: TrainConfig;
 }
+
+/** The kind of a data source; its message lists the accepted forms on several lines, joined here into one. */
+export function dataKind(source: string): DataSource['kind'] {
+  try {
+    return parseSource(source).kind;
+  } catch (e) {
+    if (e instanceof ConvlabError)
+      throw new ConvlabError(e.message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '));
+    throw e;
+  }
+}
+
+/** The checkpoint of the run in `out`, to resume it. */
+export const checkpointIn = (out: string): Checkpoint => readCheckpoint(join(out, FILES.checkpoint));
 
 const argumentOf = (model: RunModel): string => ('zoo' in model ? model.zoo : model.path);
 
