@@ -1,12 +1,12 @@
 import { ConvlabError, GraphError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { initTensor, Rng, type WeightData } from '../ir/init.js';
-import type { OnnxTarget, TensorSpec } from '../ir/op.js';
-import { type ResolvedGraph, type ResolvedNode, resolveGraph } from '../ir/resolve.js';
+import type { OnnxTarget } from '../ir/op.js';
+import { type ResolvedGraph, resolveGraph } from '../ir/resolve.js';
 import { formatShape, numel, type Shape } from '../ir/shape.js';
 import { BATCH_DIM, modelProto, OPSET } from './emit.js';
 import { DataType, encodeModel, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.js';
-import { GraphWriter } from './writer.js';
+import { GraphWriter, type WeightSource } from './writer.js';
 
 /*
  * The export pass: each node's op lowers itself (its `onnx` facet); this file only names tensors,
@@ -32,17 +32,12 @@ export interface ExportOptions {
 const withSymbolicBatch = (shape: Shape): (number | string)[] => [BATCH_DIM, ...shape.slice(1)];
 
 /**
- * Lower a graph to an ONNX model (as plain data): every node asks its op's `onnx` facet. The batch
- * is the symbolic dimension 'N'; an inference export keeps only the nodes inference runs.
+ * Where an export takes each parameter's values: `weights`, which must then hold every one the
+ * export embeds, with its size and type; else the parameter's initialiser, seeded by `seed`.
  */
-export function onnxModel(source: Graph | ResolvedGraph, options: ExportOptions): ModelProto {
-  const opset = options.opset ?? OPSET;
-  if (opset !== OPSET) throw new ConvlabError(`convlab exports ONNX opset ${OPSET}, not ${opset}`);
-  const r = 'byName' in source ? source : resolveGraph(source);
-  const { mode } = options;
+function embeddedWeights(options: ExportOptions): WeightSource {
   const seed = options.seed ?? 0;
-
-  const weightOf = (name: string, spec: TensorSpec, n: ResolvedNode): WeightData => {
+  return (name, spec, n) => {
     const given = options.weights?.get(name);
     if (options.weights && !given) {
       throw new ConvlabError(`the weights have no '${name}' ${formatShape(spec.shape)}`);
@@ -56,9 +51,19 @@ export function onnxModel(source: Graph | ResolvedGraph, options: ExportOptions)
     }
     return given;
   };
+}
 
+/**
+ * Lower a graph to an ONNX model (as plain data): every node asks its op's `onnx` facet. The batch
+ * is the symbolic dimension 'N'; an inference export keeps only the nodes inference runs.
+ */
+export function onnxModel(source: Graph | ResolvedGraph, options: ExportOptions): ModelProto {
+  const opset = options.opset ?? OPSET;
+  if (opset !== OPSET) throw new ConvlabError(`convlab exports ONNX opset ${OPSET}, not ${opset}`);
+  const r = 'byName' in source ? source : resolveGraph(source);
+  const { mode } = options;
   const w = new GraphWriter(mode, 'initializers', {
-    weightOf,
+    weightOf: embeddedWeights(options),
     ...(options.target && { target: options.target }),
   });
   const tensorOf = new Map<number, string>();
