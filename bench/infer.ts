@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median, randomBatch } from '../src/cli/bench.js';
 import { buildModel, getModel, resolveGraph } from '../src/index.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { defaultThreads, floatTensor, openSession } from '../src/runtime/session.js';
+import { median, randomBatch } from '../src/train/timing.js';
 import { openPeer } from './ort_peer.js';
 import { inTurns, PYTHON, printTable, TorchPeer, timed } from './turns.js';
 

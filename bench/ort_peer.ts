@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { InferenceSession } from 'onnxruntime-node';
-import { type Timing, type TimingOptions, timeSession } from '../src/cli/bench.js';
 import { defaultThreads, openSession } from '../src/runtime/session.js';
+import { type Timing, type TimingOptions, timeSession } from '../src/train/timing.js';
 
 export interface PeerResult {
   readonly file: string;

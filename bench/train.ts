@@ -1,27 +1,29 @@
 /**
- * Training speed, side by side on this machine: convlab's training step (one onnxruntime graph:
- * train-mode forward, cross-entropy, backward, SGD with momentum 0.9 and weight decay 5e-4) and
+ * Training speed, side by side on this machine: convlab's training step (on --backend, default
+ * onnxruntime: one graph of train-mode forward, cross-entropy, backward, SGD with momentum 0.9 and
+ * weight decay 5e-4) and
  * PyTorch's (bench/torch_train.py: the same model, batch, input, thread count and optimiser).
  * Prints images/s and the ratio.
  *
  *   npx tsx bench/train.ts                               # resnet18 b64 and resnet20 b128, at 3x32x32
- *   npx tsx bench/train.ts resnet18:64 resnet20:128:1x28x28 [--threads 2] [--seconds 60] [--json]
+ *   npx tsx bench/train.ts resnet18:64 resnet20:128:1x28x28 [--threads 2] [--seconds 60] [--backend B] [--json]
  *
  * A job is MODEL:BATCH[:CxHxW] (input 3x32x32 unless given). The two engines take turns, about a
  * second of steps each, for --seconds, so whatever else the machine does falls on both alike; each
  * figure is the median over every timed step of its engine. PyTorch runs in Debian's /usr/bin/python3.
  */
 import { parseArgs } from 'node:util';
-import * as ort from 'onnxruntime-node';
-import { median, randomBatch } from '../src/cli/bench.js';
 import { resolveGraph } from '../src/ir/resolve.js';
 import { defaultThreads } from '../src/runtime/session.js';
+import type { TrainingBackend } from '../src/train/backend.js';
+import { trainingBackend } from '../src/train/backends.js';
 import { BENCH_OPTIMIZER } from '../src/train/bench.js';
-import { TrainingSession } from '../src/train/step.js';
+import { median, randomBatch } from '../src/train/timing.js';
 import { buildModel } from '../src/zoo/index.js';
 import { inTurns, printTable, TorchPeer, timed } from './turns.js';
 
 interface Row {
+  backend: string;
   model: string;
   batch: number;
   input: [number, number, number];
@@ -35,6 +37,7 @@ interface Row {
 }
 
 async function compare(
+  backend: TrainingBackend,
   model: string,
   batch: number,
   input: [number, number, number],
@@ -47,14 +50,14 @@ async function compare(
   const graph = buildModel(model, { input });
   const r = resolveGraph(graph, { batch });
   const classes = r.byName.get(r.outputs.find((o) => o.role === 'main')!.node)!.ctx.output[1]!;
-  const session = await TrainingSession.create(
+  const session = await backend.create(
     graph,
     { batch, optimizer: BENCH_OPTIMIZER },
     { seed: 0 },
     { threads },
   );
   const shape = [batch, ...input];
-  const images = new ort.Tensor('float32', randomBatch(shape), shape);
+  const images = { data: randomBatch(shape), dims: shape };
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
   let step = 0;
   const torch = await TorchPeer.start('torch_train.py', [
@@ -78,6 +81,7 @@ async function compare(
   await session.release();
   const [convlab, pytorch] = times.map((t) => batch / (median(t) / 1000)) as [number, number];
   return {
+    backend: backend.name,
     model,
     batch,
     input,
@@ -94,6 +98,7 @@ const { values, positionals } = parseArgs({
   options: {
     threads: { type: 'string' },
     seconds: { type: 'string', default: '60' },
+    backend: { type: 'string', default: 'onnxruntime' },
     json: { type: 'boolean' },
   },
 });
@@ -106,9 +111,10 @@ const jobs = (positionals.length ? positionals : ['resnet18:64', 'resnet20:128']
   };
 });
 const threads = values.threads ? Number(values.threads) : defaultThreads();
+const backend = await trainingBackend(values.backend);
 const rows: Row[] = [];
 for (const { model, batch, input } of jobs)
-  rows.push(await compare(model, batch, input, threads, Number(values.seconds)));
+  rows.push(await compare(backend, model, batch, input, threads, Number(values.seconds)));
 
 if (values.json) {
   process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

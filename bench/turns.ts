@@ -7,7 +7,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { median } from '../src/cli/bench.js';
+import { median } from '../src/train/timing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PYTHON = '/usr/bin/python3';

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initialWeights, tensorSpecs } from '../src/ir/init.js';
 import { resolveGraph } from '../src/ir/resolve.js';
-import { initialWeights, tensorSpecs } from '../src/runtime/init.js';
 import { type HostTensor, writeSafetensorsFile } from '../src/runtime/safetensors.js';
 import { openSession, runBatch } from '../src/runtime/session.js';
 import { buildModel } from '../src/zoo/index.js';
@@ -224,7 +224,7 @@ describe('convlab bench', () => {
     );
     expect(train.code).toBe(0);
     const report = JSON.parse(train.stdout);
-    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train' });
+    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train', backend: 'onnxruntime' });
     expect(report.imagesPerSec).toBeGreaterThan(0);
     const r = await cli('bench', 'fast', 'resnet20');
     expect(r.code).toBe(2);

@@ -19,7 +19,7 @@ import { trainCommand } from '../src/cli/train.js';
 import { FASHION_MNIST_DIR } from '../src/data/idx.js';
 import { ConvlabError } from '../src/ir/errors.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
-import { FILES } from '../src/train/loop.js';
+import { FILES } from '../src/train/run_folder.js';
 import { cli, type Run } from './cli.js';
 import { tinyIdx, writeIdx } from './data/helpers.js';
 import { ROOT } from './helpers.js';
@@ -118,6 +118,7 @@ describe('convlab train: a small real run', () => {
     const summary = JSON.parse(r.stdout);
     expect(summary).toMatchObject({
       model: 'tiny',
+      backend: 'onnxruntime',
       data: { source: SYNTHETIC, train: 320, test: 200, shape: [1, 16, 16], classes: 10 },
       status: 'completed',
       epochs: 4,
@@ -298,6 +299,11 @@ describe('convlab train: bad input exits 2 with one line, before any training', 
       await train('resnet2000', '--data', SYNTHETIC, '--out', out),
       /unknown model 'resnet2000'/,
     );
+    await expectBad(await bad('--backend', 'onednn'), /the native oneDNN training backend is not built/);
+    await expectBad(
+      await bad('--backend', 'cuda'),
+      /--backend must be one of onnxruntime, onednn, got 'cuda'/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -426,5 +432,27 @@ describe('convlab train: divergence and interruption', () => {
     expect(readFileSync(join(stopped, FILES.model)).equals(readFileSync(join(straight, FILES.model)))).toBe(
       true,
     );
+  });
+});
+
+describe('--backend on the other commands that train', () => {
+  it('bench train and experiment name the backend, and refuse one that is not built with one line', async () => {
+    const one = (r: Run, pattern: RegExp) => {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    };
+    one(
+      await cli('bench', 'train', 'resnet20', '--backend', 'onednn'),
+      /oneDNN training backend is not built/,
+    );
+    one(await cli('bench', 'infer', 'resnet20', '--backend', 'onednn'), /bench infer runs on onnxruntime/);
+    const out = outDir();
+    one(
+      await cli('experiment', 'degradation', '--out', out, '--backend', 'onednn'),
+      /oneDNN training backend is not built/,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 });

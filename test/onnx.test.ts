@@ -36,9 +36,9 @@ import {
   softmax,
   type Tensor,
 } from '../src/index.js';
+import { initialWeights, Rng, type WeightData } from '../src/ir/init.js';
 import { exportOnnx, onnxModel } from '../src/onnx/export.js';
 import { encodeModel, Message, type ModelProto } from '../src/onnx/proto.js';
-import { initialWeights, Rng, type WeightData } from '../src/runtime/init.js';
 import { openSession, runBatch, sessionOptions } from '../src/runtime/session.js';
 import { golden } from './helpers.js';
 

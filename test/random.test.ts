@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../src/ir/builder.js';
 import type { Graph } from '../src/ir/graph.js';
 import { resolveGraph } from '../src/ir/resolve.js';
-import { GraphWriter, IR_VERSION, OPSET } from '../src/onnx/export.js';
-import { DataType, encodeModel } from '../src/onnx/proto.js';
+import { modelBytes } from '../src/onnx/emit.js';
+import { DataType } from '../src/onnx/proto.js';
+import { GraphWriter } from '../src/onnx/writer.js';
 import { dropout } from '../src/ops/dropout.js';
 import { flatten } from '../src/ops/flatten.js';
 import { linear } from '../src/ops/linear.js';
@@ -31,17 +32,11 @@ async function drawsSession(seed: number, shape: number[]) {
   w.drawsFrom(seed, step);
   const draws = w.within(r.byName.get('drop')!, () => uniformDraws(w, shape));
   const out = w.output(draws, 'draws');
-  const model = encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'test',
-    producerVersion: '0',
-    graph: {
-      name: 'draws',
-      ...w.pruned([out]),
-      inputs: [{ name: step, elemType: DataType.FLOAT, shape: [] }],
-      outputs: [{ name: out, elemType: DataType.INT64, shape }],
-    },
+  const model = modelBytes({
+    name: 'draws',
+    ...w.pruned([out]),
+    inputs: [{ name: step, elemType: DataType.FLOAT, shape: [] }],
+    outputs: [{ name: out, elemType: DataType.INT64, shape }],
   });
   const session = await ort.InferenceSession.create(model, { logSeverityLevel: 3 });
   return async (at: number) => {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConvlabError } from '../src/ir/errors.js';
 import { type Graph, withoutAux } from '../src/ir/graph.js';
+import { tensorSpecs } from '../src/ir/init.js';
 import { resolveGraph } from '../src/ir/resolve.js';
-import { tensorSpecs } from '../src/runtime/init.js';
 import { type HostTensor, readSafetensorsFile } from '../src/runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../src/runtime/weights.js';
 import { buildModel } from '../src/zoo/index.js';
@@ -62,6 +62,14 @@ describe('matchWeights', () => {
     expect(mismatch(resnet18, file)).toBe(
       "w.safetensors do not fit model 'resnet18' (1 mismatch): missing fc.bias [1000]",
     );
+  });
+
+  it('loads a file without num_batches_tracked, starting the counters at 0 as PyTorch does', () => {
+    const file = fileFor(resnet18);
+    for (const name of [...file.keys()]) if (name.endsWith('.num_batches_tracked')) file.delete(name);
+    const weights = matchWeights(resolveGraph(resnet18), file);
+    expect([...weights.keys()]).toEqual(golden.models['resnet18']!.state_dict.map(([k]) => k));
+    expect(weights.get('layer1.0.bn1.num_batches_tracked')).toEqual(new BigInt64Array([0n]));
   });
 
   it('names an unexpected tensor', () => {

@@ -1,3 +1,4 @@
+import { type OptimizerSpec, stateSlots } from '../autodiff/optimizer.js';
 import type { Graph } from '../ir/graph.js';
 import { type ResolvedGraph, type ResolvedNode, resolveGraph } from '../ir/resolve.js';
 import { DTYPE_BYTES, numel } from '../ir/shape.js';
@@ -33,8 +34,19 @@ export const MODES: readonly Mode[] = ['infer', 'train'];
 export const STRATEGIES: readonly Strategy[] = ['naive', 'inplace', 'checkpoint', 'shared'];
 export const OPTIMIZERS: readonly Optimizer[] = ['sgd', 'momentum', 'adam'];
 
-/** Buffers of parameter size each optimiser keeps: momentum's velocity, Adam's two moments. */
-export const OPTIMIZER_BUFFERS: Readonly<Record<Optimizer, number>> = { sgd: 0, momentum: 1, adam: 2 };
+/** Each optimiser named here as the training graph specifies it; only the state it keeps matters here. */
+const OPTIMIZER_SPECS: Readonly<Record<Optimizer, OptimizerSpec>> = {
+  sgd: { kind: 'sgd', momentum: 0, nesterov: false, weightDecay: 0 },
+  momentum: { kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 0 },
+  adam: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
+};
+
+/** Buffers of parameter size each optimiser keeps (momentum's velocity, Adam's two moments): its `stateSlots`. */
+export const OPTIMIZER_BUFFERS: Readonly<Record<Optimizer, number>> = {
+  sgd: stateSlots(OPTIMIZER_SPECS.sgd).length,
+  momentum: stateSlots(OPTIMIZER_SPECS.momentum).length,
+  adam: stateSlots(OPTIMIZER_SPECS.adam).length,
+};
 
 export interface MemoryOptions {
   readonly mode?: Mode;

@@ -1,48 +1,46 @@
-import type { NodeContext, OnnxWriter, OpDef } from '../ir/op.js';
+import type { NodeContext, OnnxWriter, OpDef, SaveDeclaration, Saved } from '../ir/op.js';
 import type { Attrs, Schema } from '../ir/schema.js';
 
 /**
- * The tensors a gradient rule may read: exactly those its op's memory facet declares as saved for
- * backward (`memory.saves`). The training-graph builder fills this from the declaration, so a rule
- * cannot use a tensor the memory estimator did not count.
+ * What a node's backward reads, over a back-end's tensors `T` (ONNX tensor names here; another
+ * back-end's per-op backward table can take the same context over its own buffers).
  */
-export interface Saved {
-  /** Input tensors by position; only the declared positions are present. */
-  readonly inputs: readonly (string | undefined)[];
-  /** The forward output, when declared. */
-  readonly output: string | undefined;
+export interface GradientContext<A, D extends SaveDeclaration<A>, T = string> extends NodeContext<A> {
   /**
-   * A tensor the forward produced only for backward (indices, batch statistics, a mask), by the
-   * name its op declares; throws when the op did not declare it or its forward did not save it.
+   * The tensors the op's memory facet declares as saved for backward (`memory.saves`), and only
+   * those, typed from the declaration: `saved.input0`, `saved.output`, `saved.indices`. A rule
+   * cannot read a tensor the memory estimator did not count.
    */
-  readonly extra: (what: string) => string;
-}
-
-export interface GradientContext<A> extends NodeContext<A> {
-  readonly saved: Saved;
+  readonly saved: Saved<D, T>;
   /** The gradient of the loss with respect to this node's output. */
-  readonly dy: string;
+  readonly dy: T;
 }
 
-export interface Gradients {
+/** What a node's backward sends on, as tensors of type `T` (ONNX tensor names here). */
+export interface Gradients<T = string> {
   /** The gradient for each input, by position; undefined where none flows (the graph input). */
-  readonly inputs: readonly (string | undefined)[];
+  readonly inputs: readonly (T | undefined)[];
   /** Gradients of this node's parameters by local name ('weight', 'bias'). */
-  readonly params?: Readonly<Record<string, string>>;
+  readonly params?: Readonly<Record<string, T>>;
 }
 
 /**
  * The backward facet of one op: written as standard ONNX ops into the same writer the forward
  * uses (`w.param('weight')` names the parameter). One file per op under gradients/, registered.
  */
-export interface GradientRule<S extends Schema = Schema> {
-  readonly op: OpDef<S>;
-  backward(ctx: GradientContext<Attrs<S>>, w: OnnxWriter): Gradients;
+export interface GradientRule<
+  S extends Schema = Schema,
+  D extends SaveDeclaration<Attrs<S>> = SaveDeclaration<Attrs<S>>,
+> {
+  readonly op: OpDef<S, D>;
+  backward(ctx: GradientContext<Attrs<S>, D>, w: OnnxWriter): Gradients;
 }
 
 const rules = new Map<string, GradientRule>();
 
-export function registerGradient<S extends Schema>(rule: GradientRule<S>): GradientRule<S> {
+export function registerGradient<S extends Schema, D extends SaveDeclaration<Attrs<S>>>(
+  rule: GradientRule<S, D>,
+): GradientRule<S, D> {
   if (rules.has(rule.op.kind)) throw new Error(`gradient of '${rule.op.kind}' is registered twice`);
   rules.set(rule.op.kind, rule as unknown as GradientRule);
   return rule;

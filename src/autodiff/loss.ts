@@ -1,5 +1,5 @@
 import { DataType, type OnnxWriter } from '../ir/op.js';
-import { add, ints, mul, one, reduceSum, scalar, sub } from './onnx_ops.js';
+import { add, emit, ints, mul, reduceSum, scalar, sub } from '../onnx/emit.js';
 
 export interface CrossEntropy {
   /** The mean loss over the batch, a scalar. */
@@ -23,8 +23,8 @@ export function softmaxCrossEntropy(
   weight: number,
 ): CrossEntropy {
   const off = smoothing / classes;
-  const indices = one(w, 'Cast', [labels], { to: { i: DataType.INT64 } });
-  const q = one(
+  const indices = emit(w, 'Cast', [labels], { to: { i: DataType.INT64 } });
+  const q = emit(
     w,
     'OneHot',
     [indices, ints(w, [classes]), w.constant([off, 1 - smoothing + off], [2], 'float32')],
@@ -32,19 +32,19 @@ export function softmaxCrossEntropy(
       axis: { i: -1 },
     },
   );
-  const logProbabilities = one(w, 'LogSoftmax', [logits], { axis: { i: 1 } });
+  const logProbabilities = emit(w, 'LogSoftmax', [logits], { axis: { i: 1 } });
   const perSample = reduceSum(w, mul(w, q, logProbabilities), [1], false);
   const loss = mul(w, reduceSum(w, perSample, [0], false), scalar(w, -1 / batch));
-  const probabilities = one(w, 'Exp', [logProbabilities]);
+  const probabilities = emit(w, 'Exp', [logProbabilities]);
   const dLogits = mul(w, sub(w, probabilities, q), scalar(w, weight / batch));
   return { loss, dLogits };
 }
 
 /** Number of samples whose arg-max logit equals the label (int64 scalar). */
 export function correctCount(w: OnnxWriter, logits: string, labels: string): string {
-  const predicted = one(w, 'ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } });
-  const labels64 = one(w, 'Cast', [labels], { to: { i: DataType.INT64 } });
-  const hits = one(w, 'Cast', [one(w, 'Equal', [predicted, labels64])], { to: { i: DataType.INT64 } });
+  const predicted = emit(w, 'ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } });
+  const labels64 = emit(w, 'Cast', [labels], { to: { i: DataType.INT64 } });
+  const hits = emit(w, 'Cast', [emit(w, 'Equal', [predicted, labels64])], { to: { i: DataType.INT64 } });
   return reduceSum(w, hits, [0], false);
 }
 

@@ -1,5 +1,5 @@
 import type { OnnxWriter } from '../ir/op.js';
-import { add, div, mul, one, scalar, sub } from './onnx_ops.js';
+import { add, div, emit, mul, scalar, sub } from '../onnx/emit.js';
 
 /**
  * Optimisers as ONNX ops inside the training graph, with PyTorch's update rules, so weights and
@@ -62,10 +62,10 @@ export function update(w: OnnxWriter, o: OptimizerSpec, x: UpdateInputs): Update
     mul(w, x.state[1]!, scalar(w, o.beta2)),
     mul(w, mul(w, x.grad, x.grad), scalar(w, 1 - o.beta2)),
   );
-  const correction = (beta: number) => sub(w, scalar(w, 1), one(w, 'Pow', [scalar(w, beta), x.step]));
+  const correction = (beta: number) => sub(w, scalar(w, 1), emit(w, 'Pow', [scalar(w, beta), x.step]));
   const denominator = add(
     w,
-    div(w, one(w, 'Sqrt', [v]), one(w, 'Sqrt', [correction(o.beta2)])),
+    div(w, emit(w, 'Sqrt', [v]), emit(w, 'Sqrt', [correction(o.beta2)])),
     scalar(w, o.eps),
   );
   const stepSize = div(w, x.lr, correction(o.beta1));

@@ -1,15 +1,20 @@
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
-import type { TensorSpec } from '../ir/op.js';
-import { type ResolvedNode, resolveGraph } from '../ir/resolve.js';
+import type { OnnxTarget, TensorSpec } from '../ir/op.js';
+import { type ResolvedGraph, type ResolvedNode, resolveGraph } from '../ir/resolve.js';
 import type { DType, Shape } from '../ir/shape.js';
-import { GraphWriter, IR_VERSION, OPSET } from '../onnx/export.js';
-import { DataType, type DataTypeCode, encodeModel, type ValueInfoProto } from '../onnx/proto.js';
-import { getGradient, type Saved } from './gradient.js';
+import { emit, modelBytes } from '../onnx/emit.js';
+import { DataType, type DataTypeCode, type ValueInfoProto } from '../onnx/proto.js';
+import { GraphWriter } from '../onnx/writer.js';
+import { type BackwardStep, backwardSweep, type Seed } from './backward.js';
+import { getGradient } from './gradient.js';
 import './gradients/index.js';
 import { correctCount, softmaxCrossEntropy, totalLoss } from './loss.js';
-import { norm, one, standardDeviation } from './onnx_ops.js';
 import { type OptimizerSpec, stateSlots, update } from './optimizer.js';
+import { ProbeOutputs, type Probes } from './probes.js';
+import { bindSaved } from './saved.js';
+
+export type { Probes } from './probes.js';
 
 export interface TrainingGraphOptions {
   /** The batch the graph is compiled for (training batches are full; see src/data/loader.ts). */
@@ -26,25 +31,10 @@ export interface TrainingGraphOptions {
    */
   readonly seed?: number;
   /**
-   * onnxruntime's NCHWc block size (runtime/nchwc.ts `nchwcBlockSize`): convolutions of the
-   * forward and of dX then run through its channel-blocked kernels (see ops/conv2d.ts
-   * `convolution`). Absent or 0: standard ONNX Conv only.
+   * The back-end the step is written for (runtime/session.ts `onnxruntimeTarget`: convolutions of
+   * the forward and of dX through onnxruntime's channel-blocked kernels). Default: standard ONNX.
    */
-  readonly nchwcBlock?: number;
-}
-
-/**
- * What a training step can report besides its loss, computed inside the step graph (a few
- * reductions; nothing is copied out but scalars):
- * - `gradNorms`: the L2 norm of each parameter's gradient, as `grad_norm/<parameter>`;
- * - `headLosses`: each head's own (unweighted) cross-entropy, as `loss/<output node>`;
- * - `activations`: for each named node, the standard deviation of its forward output and of the
- *   loss gradient with respect to that output, as `act_std/<node>` and `grad_std/<node>`.
- */
-export interface Probes {
-  readonly gradNorms?: boolean;
-  readonly headLosses?: boolean;
-  readonly activations?: readonly string[];
+  readonly target?: OnnxTarget;
 }
 
 /** A tensor the training loop carries from one step to the next: fed as `name`, returned as `next`. */
@@ -78,126 +68,147 @@ export interface TrainingGraph {
 
 const NEXT = (name: string) => `next/${name}`;
 
+/** The step graph's data inputs: the batch, its labels, the learning rate and the step number. */
+interface StepInputs {
+  readonly images: string;
+  readonly labels: string;
+  readonly lr: string;
+  readonly step: string;
+}
+
+/** What the step graph reads and returns, by tensor name. */
+interface StepTensors {
+  readonly io: StepInputs;
+  readonly loss: string;
+  readonly correct: string;
+  readonly probes: ProbeOutputs;
+  readonly state: readonly StateTensor[];
+}
+
 /**
  * One ONNX graph for one training step: the train-mode forward, the loss (auxiliary heads
- * weighted), the backward pass (each op's registered gradient rule, reading only what the op
- * declares it saves), and the optimiser update. Reverse-mode autodiff in a single backward sweep
- * over the nodes, with gradients of tensors read twice summed.
+ * weighted), the backward sweep (each op's registered gradient rule, reading only what the op
+ * declares it saves), the optimiser update and the probes.
  */
 export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
   const r = resolveGraph(graph, { batch: o.batch });
-  const w = new GraphWriter('train', 'inputs');
-  const tensorOf: string[] = [];
+  const w = new GraphWriter('train', 'inputs', { ...(o.target && { target: o.target }) });
   const images = w.claim(r.nodes[0]!.node.name);
   const step = w.claim('step');
   w.drawsFrom(o.seed ?? 0, step);
-  w.nchwcBlock = o.nchwcBlock ?? 0;
+  const tensorOf = lowerForward(r, w, images);
+  const io: StepInputs = { images, labels: w.claim('labels'), lr: w.claim('lr'), step };
+  const probes = new ProbeOutputs(w, r, o.probes);
+  const heads = lossHeads(r, w, tensorOf, io.labels, o, probes);
+  const paramGrads = backwardSweep(r, heads.seeds, onnxBackward(w, tensorOf, probes));
+  const state = optimiserStep(r, w, paramGrads, { ...io, optimizer: o.optimizer }, probes);
+  return stepModel(graph, r, w, { io, loss: heads.loss, correct: heads.correct, probes, state }, o);
+}
+
+/** The train-mode forward pass; returns the tensor of each node's output, by node index. */
+function lowerForward(r: ResolvedGraph, w: GraphWriter, images: string): string[] {
+  const tensorOf: string[] = [];
   for (const n of r.nodes)
     tensorOf[n.index] = w.lower(n, n.index === 0 ? [images] : n.inputs.map((i) => tensorOf[i]!));
+  return tensorOf;
+}
 
-  const labels = w.claim('labels');
-  const lr = w.claim('lr');
-  const main = r.outputs.find((out) => out.role === 'main')!;
-  const mainNode = r.byName.get(main.node)!;
+/**
+ * Each head's cross-entropy, weighted into the loss, and d(weighted loss)/d(logits) of each head,
+ * the seeds of the backward sweep; the main head's count of correct predictions.
+ */
+function lossHeads(
+  r: ResolvedGraph,
+  w: GraphWriter,
+  tensorOf: readonly string[],
+  labels: string,
+  o: TrainingGraphOptions,
+  probes: ProbeOutputs,
+): { seeds: Seed<string>[]; loss: string; correct: string } {
+  const mainNode = r.byName.get(r.outputs.find((out) => out.role === 'main')!.node)!;
   const classes = mainNode.ctx.output[1]!;
-
-  const probed = new Set(o.probes?.activations ?? []);
-  for (const name of probed) {
-    if (!r.byName.has(name))
-      throw new ConvlabError(`cannot probe node '${name}': ${graph.name} has no node of that name`);
-  }
-  const probes: { name: string; tensor: string }[] = [];
-  const probe = (name: string, tensor: string) => probes.push({ name: w.output(tensor, name), tensor });
-
-  // Seed the backward sweep with d(weighted loss)/d(logits) of every head.
-  const grads: string[][] = r.nodes.map(() => []);
+  const seeds: Seed<string>[] = [];
   const terms = r.outputs.map((out) => {
     const n = r.byName.get(out.node)!;
     const weight = out.role === 'aux' ? (o.auxWeight ?? out.lossWeight) : out.lossWeight;
     const ce = w.within(n, () =>
       softmaxCrossEntropy(w, tensorOf[n.index]!, labels, o.batch, classes, o.labelSmoothing ?? 0, weight),
     );
-    grads[n.index]!.push(ce.dLogits);
-    if (o.probes?.headLosses) probe(`loss/${out.node}`, ce.loss);
+    seeds.push({ node: n.index, grad: ce.dLogits });
+    probes.headLoss(out.node, ce.loss);
     return { loss: ce.loss, weight };
   });
   const loss = w.within(mainNode, () => totalLoss(w, terms));
   const correct = w.within(mainNode, () => correctCount(w, tensorOf[mainNode.index]!, labels));
+  return { seeds, loss, correct };
+}
 
-  const paramGrads = new Map<string, string>();
-  for (let i = r.nodes.length - 1; i > 0; i--) {
-    const n = r.nodes[i]!;
-    const incoming = grads[i]!;
-    if (incoming.length === 0) continue;
-    const dy = incoming.length === 1 ? incoming[0]! : w.within(n, () => one(w, 'Sum', incoming));
-    if (probed.has(n.node.name)) {
-      w.within(n, () => {
-        probe(`act_std/${n.node.name}`, standardDeviation(w, tensorOf[n.index]!));
-        probe(`grad_std/${n.node.name}`, standardDeviation(w, dy));
-      });
-    }
-    const saved = savedTensors(n, tensorOf, w.savedBy(n));
-    const result = w.within(n, () => getGradient(n.node.op).backward({ ...n.ctx, saved, dy }, w));
-    result.inputs.forEach((g, j) => {
-      if (g !== undefined && n.inputs[j] !== 0) grads[n.inputs[j]!]!.push(g);
-    });
-    for (const [local, g] of Object.entries(result.params ?? {}))
-      paramGrads.set(`${n.node.name}.${local}`, g);
-  }
+/** The backward sweep's steps in ONNX: each op's registered gradient rule, written into `w`. */
+function onnxBackward(
+  w: GraphWriter,
+  tensorOf: readonly string[],
+  probes: ProbeOutputs,
+): BackwardStep<string> {
+  return {
+    sum: (n, parts) => w.within(n, () => emit(w, 'Sum', parts)),
+    backward(n, dy) {
+      probes.activation(n, tensorOf[n.index]!, dy);
+      const saved = bindSaved(n, (i) => tensorOf[i]!, w.savedBy(n));
+      return w.within(n, () => getGradient(n.node.op).backward({ ...n.ctx, saved, dy }, w));
+    },
+  };
+}
 
-  // The optimiser: every parameter and its state slots in, their next values out.
+/**
+ * The optimiser: every parameter and its state slots in, their next values out; buffers a
+ * train-mode forward updates (BatchNorm's running statistics) out too.
+ */
+function optimiserStep(
+  r: ResolvedGraph,
+  w: GraphWriter,
+  paramGrads: ReadonlyMap<string, string>,
+  o: { readonly optimizer: OptimizerSpec; readonly lr: string; readonly step: string },
+  probes: ProbeOutputs,
+): StateTensor[] {
   const state: StateTensor[] = [];
   const slots = stateSlots(o.optimizer);
   for (const n of r.nodes) {
     for (const spec of n.params) {
       const name = `${n.node.name}.${spec.name}`;
+      const own = { shape: spec.shape, spec, node: n };
       if (spec.role === 'buffer') {
         const next = w.updated(name);
         if (next)
-          state.push({
-            name,
-            next: w.output(next, NEXT(name)),
-            shape: spec.shape,
-            dtype: spec.dtype,
-            kind: 'buffer',
-            spec,
-            node: n,
-          });
+          state.push({ name, next: w.output(next, NEXT(name)), dtype: spec.dtype, kind: 'buffer', ...own });
         continue;
       }
       const grad = paramGrads.get(name);
       if (!grad)
         throw new ConvlabError(`no gradient reaches parameter '${name}'; is its node on a path to a loss?`);
-      if (o.probes?.gradNorms)
-        probe(
-          `grad_norm/${name}`,
-          w.within(n, () => norm(w, grad)),
-        );
+      probes.gradNorm(n, name, grad);
       const slotNames = slots.map((slot) => w.claim(`${name}.${slot}`));
       const next = w.within(n, () =>
-        update(w, o.optimizer, { weight: name, grad, state: slotNames, lr, step }),
+        update(w, o.optimizer, { weight: name, grad, state: slotNames, lr: o.lr, step: o.step }),
       );
-      state.push({
-        name,
-        next: w.output(next.weight, NEXT(name)),
-        shape: spec.shape,
-        dtype: 'float32',
-        kind: 'param',
-        spec,
-        node: n,
-      });
+      state.push({ name, next: w.output(next.weight, NEXT(name)), dtype: 'float32', kind: 'param', ...own });
       slotNames.forEach((slot, k) => {
-        state.push({
-          name: slot,
-          next: w.output(next.state[k]!, NEXT(slot)),
-          shape: spec.shape,
-          dtype: 'float32',
-          kind: 'optimizer',
-        });
+        const nextSlot = w.output(next.state[k]!, NEXT(slot));
+        state.push({ name: slot, next: nextSlot, shape: spec.shape, dtype: 'float32', kind: 'optimizer' });
       });
     }
   }
+  return state;
+}
 
+/** The step's graph inputs and outputs around what `w` holds, pruned to what the outputs read. */
+function stepModel(
+  graph: Graph,
+  r: ResolvedGraph,
+  w: GraphWriter,
+  step: StepTensors,
+  o: TrainingGraphOptions,
+): TrainingGraph {
+  const { io, probes, state } = step;
   const value = (
     name: string,
     elemType: DataTypeCode,
@@ -205,57 +216,25 @@ export function trainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGr
   ): ValueInfoProto => ({ name, elemType, shape });
   const dataType = (d: DType) => (d === 'int64' ? DataType.INT64 : DataType.FLOAT);
   const inputs = [
-    value(images, DataType.FLOAT, r.nodes[0]!.ctx.output),
-    value(labels, DataType.INT32, [o.batch]),
-    value(lr, DataType.FLOAT, []),
-    value(step, DataType.FLOAT, []),
+    value(io.images, DataType.FLOAT, r.nodes[0]!.ctx.output),
+    value(io.labels, DataType.INT32, [o.batch]),
+    value(io.lr, DataType.FLOAT, []),
+    value(io.step, DataType.FLOAT, []),
     ...state.map((s) => value(s.name, dataType(s.dtype), s.shape)),
   ];
   const outputs = [
-    value(w.output(loss, 'loss'), DataType.FLOAT, []),
-    value(w.output(correct, 'correct'), DataType.INT64, []),
-    ...probes.map((p) => value(p.name, DataType.FLOAT, [])),
+    value(w.output(step.loss, 'loss'), DataType.FLOAT, []),
+    value(w.output(step.correct, 'correct'), DataType.INT64, []),
+    ...probes.names.map((name) => value(name, DataType.FLOAT, [])),
     ...state.map((s) => value(s.next, dataType(s.dtype), s.shape)),
   ];
-  const model = encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [
-      { domain: '', version: OPSET },
-      ...[...w.domains].map((domain) => ({ domain, version: 1 })),
-    ],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,
-    metadata: { model: graph.name, mode: 'train-step' },
-    graph: { name: `${graph.name}_train`, ...w.pruned(outputs.map((v) => v.name)), inputs, outputs },
-  });
-  return {
-    model,
-    inputs: { images, labels, lr, step },
-    outputs: { loss: 'loss', correct: 'correct', probes: probes.map((p) => p.name) },
-    state,
-  };
-}
-
-/** The tensors a rule may read: exactly what its op's memory facet declares as saved. */
-function savedTensors(
-  n: ResolvedNode,
-  tensorOf: readonly string[],
-  extras: ReadonlyMap<string, string>,
-): Saved {
-  const declared = n.def.memory.saves;
-  const declaredExtra = new Set((declared.extra?.(n.ctx as never) ?? []).map((t) => t.what));
-  return {
-    inputs: n.inputs.map((i, j) => (declared.inputs.includes(j) ? tensorOf[i] : undefined)),
-    output: declared.output ? tensorOf[n.index] : undefined,
-    extra(what) {
-      const tensor = extras.get(what);
-      if (!declaredExtra.has(what) || tensor === undefined) {
-        throw new Error(
-          `the gradient of '${n.node.op}' reads '${what}', which ${declaredExtra.has(what) ? 'its train-mode lowering did not save' : 'its memory facet does not declare as saved'}`,
-        );
-      }
-      return tensor;
+  const model = modelBytes(
+    { name: `${graph.name}_train`, ...w.pruned(outputs.map((v) => v.name)), inputs, outputs },
+    {
+      docString: `${graph.name}: one training step (forward, loss, backward, ${o.optimizer.kind})`,
+      metadata: { model: graph.name, mode: 'train-step' },
+      domains: w.domains,
     },
-  };
+  );
+  return { model, inputs: io, outputs: { loss: 'loss', correct: 'correct', probes: probes.names }, state };
 }

@@ -2,14 +2,16 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/sources.js';
-import { BACKENDS, type Backend, BUDGETS, type Budget } from '../experiments/experiment.js';
+import { BUDGETS, type Budget } from '../experiments/experiment.js';
 import '../experiments/index.js';
 import { type AnyExperiment, getExperiment, listExperiments } from '../experiments/registry.js';
 import { formatSeconds, verdictSentence, writeReport } from '../experiments/report.js';
 import { runExperiment } from '../experiments/runner.js';
 import { ConvlabError } from '../ir/errors.js';
+import type { TrainingBackend } from '../train/backend.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json, table } from './format.js';
+import { BACKEND_OPTION, backendOf } from './options.js';
 import { catchSignals, SIGNALS } from './train.js';
 
 function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[], fallback: T): T {
@@ -44,26 +46,16 @@ function prepareOut(dir: string): void {
   }
 }
 
-function backendOf(values: Values): Backend {
-  const backend = oneOf(values, 'backend', BACKENDS, 'onnxruntime');
-  if (backend === 'onednn') {
-    throw new ConvlabError(
-      '--backend onednn: this build has no native oneDNN training backend; use --backend onnxruntime',
-    );
-  }
-  return backend;
-}
-
 interface Plan {
   readonly experiment: AnyExperiment;
   readonly out: string;
   readonly budget: Budget;
   readonly seeds: readonly number[];
-  readonly backend: Backend;
+  readonly backend: TrainingBackend;
   readonly source: string;
 }
 
-function planOf(name: string, values: Values): Plan {
+async function planOf(name: string, values: Values): Promise<Plan> {
   const experiment = getExperiment(name);
   const out = values['out'];
   if (typeof out !== 'string' || out === '') {
@@ -77,7 +69,7 @@ function planOf(name: string, values: Values): Plan {
     out,
     budget,
     seeds: Array.from({ length: n }, (_, i) => first + i),
-    backend: backendOf(values),
+    backend: await backendOf(values),
     source: typeof values['data'] === 'string' ? values['data'] : 'fashion-mnist',
   };
 }
@@ -102,13 +94,13 @@ const machine = () => {
 };
 
 async function run(name: string, values: Values, io: CommandIO): Promise<number> {
-  const p = planOf(name, values);
+  const p = await planOf(name, values);
   const e = p.experiment;
   prepareOut(p.out);
   // The data is the same for every seed (the seed drives initialisation, order and draws).
   const data = await loadDataset(p.source, { seed: 0 });
   io.stderr(
-    `${e.name} (${p.budget} budget, ${p.seeds.length} seeds, ${p.backend}) on ${data.name}: ${e.title}`,
+    `${e.name} (${p.budget} budget, ${p.seeds.length} seeds, ${p.backend.name}) on ${data.name}: ${e.title}`,
   );
   const signals = catchSignals((text) => io.stderr(text));
   let outcome: Awaited<ReturnType<typeof runExperiment>>;
@@ -130,7 +122,7 @@ async function run(name: string, values: Values, io: CommandIO): Promise<number>
     source: p.source,
     budget: p.budget,
     seeds: p.seeds,
-    backend: p.backend,
+    backend: p.backend.name,
     seconds: outcome.seconds,
     load: outcome.load,
     date: new Date().toISOString().slice(0, 10),
@@ -143,7 +135,7 @@ async function run(name: string, values: Values, io: CommandIO): Promise<number>
           experiment: e.name,
           budget: p.budget,
           seeds: p.seeds,
-          backend: p.backend,
+          backend: p.backend.name,
           verdict,
           settled: outcome.judgement.settled,
           finding: body.finding,
@@ -167,7 +159,7 @@ export const experimentCommand: Command = {
     budget: { type: 'string' },
     seeds: { type: 'string' },
     seed: { type: 'string' },
-    backend: { type: 'string' },
+    ...BACKEND_OPTION,
     json: { type: 'boolean' },
   },
   positionals: [0, 1],

@@ -1,11 +1,13 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { bytes } from '../analysis/format.js';
 import { ConvlabError } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
-import { BATCH_DIM, exportOnnx, OPSET } from '../onnx/export.js';
+import { BATCH_DIM, OPSET } from '../onnx/emit.js';
+import { exportOnnx } from '../onnx/export.js';
 import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import type { Command } from './command.js';
-import { bytes, json } from './format.js';
+import { json } from './format.js';
 import { loadModel, MODEL_OPTIONS } from './options.js';
 
 /** Write atomically, so a failed export never leaves half a model where the user asked for one. */

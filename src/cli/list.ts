@@ -1,7 +1,8 @@
+import { metric, thousands } from '../analysis/format.js';
 import { summariseGraph } from '../analysis/summary.js';
 import { buildModel, listModels } from '../zoo/index.js';
 import type { Command } from './command.js';
-import { json, metric, table, thousands } from './format.js';
+import { json, table } from './format.js';
 
 export interface ListRow {
   readonly name: string;

@@ -1,3 +1,4 @@
+import { bytes, metric } from '../analysis/format.js';
 import {
   analyseMemory,
   type MemoryReport,
@@ -9,7 +10,7 @@ import {
 import { ConvlabError } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import type { Command, Values } from './command.js';
-import { bytes, json, metric, table } from './format.js';
+import { json, table } from './format.js';
 import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
 
 function choice<T extends string>(values: Values, option: string, allowed: readonly T[], fallback: T): T {

@@ -3,6 +3,8 @@ import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { withInputShape, withoutAux } from '../ir/graph.js';
 import { parseSpec } from '../ir/spec.js';
+import type { TrainingBackend } from '../train/backend.js';
+import { trainingBackend } from '../train/backends.js';
 import { buildModel, getModel } from '../zoo/index.js';
 import type { OptionSpec, Values } from './command.js';
 
@@ -67,3 +69,13 @@ export function loadModel(arg: string, values: Values): Graph {
 
 export const batchOf = (values: Values): number =>
   positiveInt(values['batch'] as string | undefined, 'batch', 1);
+
+/** `--backend NAME` of the commands that train (train, bench train, experiment). */
+export const BACKEND_OPTION = { backend: { type: 'string' } } as const satisfies OptionSpec;
+
+/** The training backend `--backend` names (default onnxruntime); exit 2 if unknown or not built. */
+export function backendOf(values: Values): Promise<TrainingBackend> {
+  const name = values['backend'];
+  if (name !== undefined && typeof name !== 'string') throw new ConvlabError('give --backend once');
+  return trainingBackend(name);
+}

@@ -2,14 +2,13 @@ import { readFileSync } from 'node:fs';
 import { IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, imagenetTensor } from '../data/imagenet.js';
 import { ConvlabError } from '../ir/errors.js';
 import { inputShape } from '../ir/graph.js';
+import { Rng } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
-import { exportOnnx } from '../onnx/export.js';
-import { Rng } from '../runtime/init.js';
+import { infer } from '../runtime/infer.js';
 import { readSafetensorsFile } from '../runtime/safetensors.js';
-import { openSession, runBatch } from '../runtime/session.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
-import type { Command } from './command.js';
+import type { Command, Values } from './command.js';
 import { json, table } from './format.js';
 import { loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
 
@@ -94,42 +93,24 @@ export const run: Command = {
   },
   positionals: [1, 1],
   async run([model], values, io) {
-    const weightsPath = values['weights'] as string | undefined;
-    const imagePath = values['image'] as string | undefined;
-    if (!weightsPath) {
-      throw new ConvlabError(
-        '--weights FILE.safetensors is required (tools/torch_to_safetensors.py converts a torchvision checkpoint)',
-      );
-    }
-    if ((imagePath === undefined) === (values['random'] !== true)) {
-      throw new ConvlabError('give exactly one of --image FILE and --random');
-    }
-    const k = positiveInt(values['topk'] as string | undefined, 'topk', 5);
-    const seedText = (values['seed'] as string | undefined) ?? '0';
-    if (!/^\d{1,15}$/.test(seedText))
-      throw new ConvlabError(`--seed must be an integer >= 0, got '${seedText}'`);
-    const seed = Number(seedText);
-    const mean = perChannel(values['mean'] as string | undefined, 'mean', IMAGENET_MEAN);
-    const std = perChannel(values['std'] as string | undefined, 'std', IMAGENET_STD);
-
-    const file = readSafetensorsFile(weightsPath);
+    const o = runOptions(values);
+    const file = readSafetensorsFile(o.weights);
     const graph = fitAuxHeads(loadModel(model!, values), file.tensors);
     const shape = inputShape(graph);
     const r = resolveGraph(graph, { batch: 1 });
-    const weights = matchWeights(r, file.tensors, `weights '${weightsPath}'`);
-
+    const weights = matchWeights(r, file.tensors, `weights '${o.weights}'`);
     let x: Float32Array;
-    if (imagePath !== undefined) {
-      x = await imagenetTensor(readImage(imagePath), shape, { source: `image '${imagePath}'`, mean, std });
+    if (o.image !== undefined) {
+      x = await imagenetTensor(readImage(o.image), shape, {
+        source: `image '${o.image}'`,
+        mean: o.mean,
+        std: o.std,
+      });
     } else {
-      const rng = new Rng(seed, 'input');
+      const rng = new Rng(o.seed, 'input');
       x = Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, () => rng.normal());
     }
-
-    const session = await openSession(exportOnnx(r, { mode: 'infer', weights }));
-    const outputs = await runBatch(session, x, [1, ...shape]);
-    await session.release();
-    const [logits] = [...outputs.values()];
+    const [logits] = (await infer(r, { data: x, dims: [1, ...shape] }, { weights })).values();
     if (logits?.shape.length !== 2) {
       throw new ConvlabError(
         `run needs a classifier whose output is [N, classes]; '${graph.name}' outputs ${logits ? formatShape(logits.shape) : 'nothing'}`,
@@ -143,13 +124,14 @@ export const run: Command = {
     }
     const classes = logits.shape[1]!;
     const labels = classes === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : undefined;
-    const top = topK(logits.data, Math.min(k, classes), labels);
-
+    const top = topK(logits.data, Math.min(o.k, classes), labels);
     const report = {
       model: graph.name,
-      weights: weightsPath,
+      weights: o.weights,
       input: [1, ...shape],
-      ...(imagePath !== undefined ? { image: imagePath, normalise: { mean, std } } : { random: { seed } }),
+      ...(o.image !== undefined
+        ? { image: o.image, normalise: { mean: o.mean, std: o.std } }
+        : { random: { seed: o.seed } }),
       classes,
       top,
     };
@@ -159,20 +141,51 @@ export const run: Command = {
     }
     io.stdout(
       [
-        `${graph.name} on ${imagePath ?? `a random input (seed ${seed})`}, weights ${weightsPath}, input ${formatShape(report.input)}`,
+        `${graph.name} on ${o.image ?? `a random input (seed ${o.seed})`}, weights ${o.weights}, input ${formatShape(report.input)}`,
         '',
-        table(
-          ['rank', 'class', ...(labels ? ['name'] : []), 'probability'],
-          top.map((p) => [
-            String(p.rank),
-            String(p.index),
-            ...(labels ? [p.label!] : []),
-            `${(100 * p.probability).toFixed(2)}%`,
-          ]),
-          ['right', 'right', ...(labels ? ['left' as const] : []), 'right'],
-        ),
+        predictionTable(top, labels),
       ].join('\n'),
     );
     return 0;
   },
 };
+
+/** The top classes as a table: rank, class index, its name where known, probability. */
+function predictionTable(top: readonly Prediction[], labels: readonly string[] | undefined): string {
+  return table(
+    ['rank', 'class', ...(labels ? ['name'] : []), 'probability'],
+    top.map((p) => [
+      String(p.rank),
+      String(p.index),
+      ...(labels ? [p.label!] : []),
+      `${(100 * p.probability).toFixed(2)}%`,
+    ]),
+    ['right', 'right', ...(labels ? ['left' as const] : []), 'right'],
+  );
+}
+
+/** The options of `run`, checked: weights, the input (an image or a seed), top-k and the normalisation. */
+function runOptions(values: Values) {
+  const weights = values['weights'] as string | undefined;
+  const image = values['image'] as string | undefined;
+  if (!weights) {
+    throw new ConvlabError(
+      '--weights FILE.safetensors is required (tools/torch_to_safetensors.py converts a torchvision checkpoint)',
+    );
+  }
+  if ((image === undefined) === (values['random'] !== true)) {
+    throw new ConvlabError('give exactly one of --image FILE and --random');
+  }
+  const k = positiveInt(values['topk'] as string | undefined, 'topk', 5);
+  const seedText = (values['seed'] as string | undefined) ?? '0';
+  if (!/^\d{1,15}$/.test(seedText))
+    throw new ConvlabError(`--seed must be an integer >= 0, got '${seedText}'`);
+  return {
+    weights,
+    image,
+    k,
+    seed: Number(seedText),
+    mean: perChannel(values['mean'] as string | undefined, 'mean', IMAGENET_MEAN),
+    std: perChannel(values['std'] as string | undefined, 'std', IMAGENET_STD),
+  };
+}

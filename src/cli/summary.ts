@@ -1,7 +1,8 @@
+import { bytes, metric, thousands } from '../analysis/format.js';
 import { type LayerRow, type Summary, summarise } from '../analysis/summary.js';
 import { resolveGraph } from '../ir/resolve.js';
 import type { Command } from './command.js';
-import { bytes, json, metric, table, thousands } from './format.js';
+import { json, table } from './format.js';
 import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
 import { rfColumns } from './rf.js';
 

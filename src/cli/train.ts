@@ -1,85 +1,32 @@
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stateSlots } from '../autodiff/optimizer.js';
-import { channelStats } from '../data/augment.js';
-import { checkLabels, type Dataset } from '../data/dataset.js';
-import { type DataSource, loadDataset, parseSource } from '../data/sources.js';
+import { thousands } from '../analysis/format.js';
 import { ConvlabError } from '../ir/errors.js';
-import { type Graph, inputShape } from '../ir/graph.js';
+import type { Graph } from '../ir/graph.js';
+import { tensorSpecs } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
-import { formatShape } from '../ir/shape.js';
-import { tensorSpecs } from '../runtime/init.js';
-import { type Checkpoint, type CheckpointState, readCheckpoint } from '../train/checkpoint.js';
-import { FILES, stepsPerEpoch, type TrainConfig, type TrainResult, train } from '../train/loop.js';
+import type { TrainOverrides } from '../train/config.js';
+import { stepsPerEpoch, type TrainResult, train } from '../train/loop.js';
+import { checkpointIn, dataKind, type PreparedRun, prepareRun, type RunModel } from '../train/prepare.js';
 import { clock, lineSink, streamSink } from '../train/progress.js';
+import { FILES } from '../train/run_folder.js';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.js';
-import { buildModel, getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
-import { json, table, thousands } from './format.js';
-import { loadModel } from './options.js';
+import { json, table } from './format.js';
+import { BACKEND_OPTION, backendOf, loadModel } from './options.js';
 
 /**
- * `convlab train MODEL --data SOURCE --out DIR` (docs/cli.md). Everything a user can get
- * wrong is checked before the training graph is compiled: the options, the data (read and checked
- * whole), the model against the data, a checkpoint to resume against the model and the options,
- * and the output folder. Then src/train/loop.ts trains.
+ * `convlab train MODEL --data SOURCE --out DIR` (docs/cli.md): the options parsed, then
+ * src/train/prepare.ts checks everything a user can get wrong before the training graph is
+ * compiled, and src/train/loop.ts trains. Here: arguments, printing, signals and exit codes.
  */
-
-/** The defaults, chosen for `convlab train resnet20 --data fashion-mnist --out DIR` to reach 92% test accuracy. */
-export const DEFAULTS = {
-  epochs: 10,
-  batch: 128,
-  sgd: { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
-  // torch.optim.AdamW's own defaults, with the usual lr of 1e-3.
-  adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
-  schedule: 'cosine' as ScheduleKind,
-  warmup: 1,
-  seed: 0,
-};
-
-/**
- * Augmentation by kind of data: random crops with zero padding and horizontal flips, as the
- * papers train on these sets (CIFAR: pad 4 and flips, He et al. 2015); Fashion-MNIST's 28x28
- * images take pad 2. Digits and the synthetic set's oriented gratings are not mirror-symmetric (a
- * flip changes their class), so they get no flips; the synthetic set needs no augmentation.
- */
-const AUGMENT: Record<DataSource['kind'], (size: number) => { pad: number; flip: boolean }> = {
-  'fashion-mnist': () => ({ pad: 2, flip: true }),
-  mnist: () => ({ pad: 2, flip: false }),
-  idx: () => ({ pad: 2, flip: false }),
-  cifar10: () => ({ pad: 4, flip: true }),
-  cifar100: () => ({ pad: 4, flip: true }),
-  folder: (size) => ({ pad: Math.round(size / 8), flip: true }),
-  synthetic: () => ({ pad: 0, flip: false }),
-};
 
 const USAGE =
   'convlab train MODEL --data SOURCE --out DIR [--epochs E] [--batch B] [--lr X] [--optimizer sgd|adamw] ' +
   '[--momentum M] [--weight-decay W] [--nesterov|--no-nesterov] [--schedule cosine|step|constant] [--warmup EPOCHS] ' +
-  '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume] [--json]';
+  '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume] ' +
+  '[--backend onnxruntime|onednn] [--json]';
 
 const string = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
-
-/** What the user gave explicitly, parsed; everything else comes from the defaults or the checkpoint. */
-interface Given {
-  epochs?: number;
-  batch?: number;
-  lr?: number;
-  optimizer?: 'sgd' | 'adamw';
-  momentum?: number;
-  weightDecay?: number;
-  nesterov?: boolean;
-  schedule?: ScheduleKind;
-  warmup?: number;
-  labelSmoothing?: number;
-  auxWeight?: number;
-  pad?: number;
-  flip?: boolean;
-  aux?: boolean;
-  limit?: number;
-  seed?: number;
-}
 
 function number(
   values: Values,
@@ -116,9 +63,9 @@ function either(values: Values, yes: string, no: string): boolean | undefined {
   return values[yes] ? true : values[no] ? false : undefined;
 }
 
-function parseGiven(values: Values): Given {
-  const g: Given = {};
-  const set = <K extends keyof Given>(key: K, v: Given[K] | undefined) => {
+function parseGiven(values: Values): TrainOverrides {
+  const g: TrainOverrides = {};
+  const set = <K extends keyof TrainOverrides>(key: K, v: TrainOverrides[K] | undefined) => {
     if (v !== undefined) g[key] = v;
   };
   set('epochs', number(values, 'epochs', { integer: true, min: 1 }));
@@ -149,214 +96,6 @@ function parseGiven(values: Values): Given {
     throw new ConvlabError('--momentum and --nesterov apply to sgd; adamw has fixed betas (0.9, 0.999)');
   }
   return g;
-}
-
-/** The configuration a fresh run takes: the defaults for its data and optimiser, with what was given. */
-function freshConfig(
-  g: Given,
-  model: string,
-  graph: Graph,
-  source: string,
-  kind: DataSource['kind'],
-  data: Dataset,
-  normalise: TrainConfig['normalise'],
-): TrainConfig {
-  const epochs = g.epochs ?? DEFAULTS.epochs;
-  const optimizer = g.optimizer ?? 'sgd';
-  const sgd = DEFAULTS.sgd;
-  const adamw = DEFAULTS.adamw;
-  const warmup = g.warmup ?? Math.min(DEFAULTS.warmup, epochs - 1);
-  if (warmup >= epochs) {
-    throw new ConvlabError(`--warmup ${warmup} must be shorter than the run (--epochs ${epochs})`);
-  }
-  const augment = AUGMENT[kind](data.train.shape[1]);
-  return {
-    model,
-    graph: graph.name,
-    data: source,
-    limit: g.limit ?? null,
-    epochs,
-    batch: g.batch ?? DEFAULTS.batch,
-    lr: g.lr ?? (optimizer === 'sgd' ? sgd.lr : adamw.lr),
-    optimizer:
-      optimizer === 'sgd'
-        ? {
-            kind: 'sgd',
-            momentum: g.momentum ?? sgd.momentum,
-            nesterov: (g.nesterov ?? sgd.nesterov) && (g.momentum ?? sgd.momentum) > 0,
-            weightDecay: g.weightDecay ?? sgd.weightDecay,
-          }
-        : {
-            kind: 'adamw',
-            beta1: adamw.beta1,
-            beta2: adamw.beta2,
-            eps: adamw.eps,
-            weightDecay: g.weightDecay ?? adamw.weightDecay,
-          },
-    schedule: g.schedule ?? DEFAULTS.schedule,
-    warmup,
-    labelSmoothing: g.labelSmoothing ?? 0,
-    auxWeight: g.auxWeight ?? null,
-    aux: g.aux ?? true,
-    seed: g.seed ?? DEFAULTS.seed,
-    augment: { pad: g.pad ?? augment.pad, flip: g.flip ?? augment.flip },
-    normalise,
-  };
-}
-
-/**
- * A resumed run keeps the checkpoint's configuration. Options given again must agree with it;
- * only --epochs may change (to train longer; the schedule then spans the new length).
- */
-function resumedConfig(g: Given, checkpoint: CheckpointState, model: string, source: string): TrainConfig {
-  const saved = checkpoint.config;
-  const conflicts: string[] = [];
-  const check = (option: string, given: unknown, was: unknown) => {
-    if (given !== undefined && JSON.stringify(given) !== JSON.stringify(was)) {
-      conflicts.push(`${option} ${String(given)} (the checkpoint has ${JSON.stringify(was) ?? 'none'})`);
-    }
-  };
-  const o = saved.optimizer;
-  check('MODEL', model, saved.model);
-  check('--data', source, saved.data);
-  check('--limit', g.limit, saved.limit ?? undefined);
-  check('--batch', g.batch, saved.batch);
-  check('--lr', g.lr, saved.lr);
-  check('--optimizer', g.optimizer, o.kind);
-  check('--momentum', g.momentum, o.kind === 'sgd' ? o.momentum : undefined);
-  check('--nesterov', g.nesterov, o.kind === 'sgd' ? o.nesterov : undefined);
-  check('--weight-decay', g.weightDecay, o.weightDecay);
-  check('--schedule', g.schedule, saved.schedule);
-  check('--warmup', g.warmup, saved.warmup);
-  check('--label-smoothing', g.labelSmoothing, saved.labelSmoothing);
-  check('--aux-weight', g.auxWeight, saved.auxWeight);
-  check('--no-aux', g.aux === false ? true : undefined, !saved.aux);
-  check('--seed', g.seed, saved.seed);
-  check('--pad', g.pad, saved.augment.pad);
-  check('--flip', g.flip, saved.augment.flip);
-  if (conflicts.length) {
-    throw new ConvlabError(
-      `--resume continues a run with its own configuration, and ${conflicts.join(', ')}: ` +
-        'drop those options (only --epochs may change), or start a new run in another --out',
-    );
-  }
-  const epochs = g.epochs ?? saved.epochs;
-  const done = checkpoint.epoch + (checkpoint.partial.steps > 0 ? 1 : 0);
-  if (epochs < done) {
-    throw new ConvlabError(`--epochs ${epochs} is fewer than the ${done} epochs the checkpoint has reached`);
-  }
-  if (saved.warmup >= epochs) {
-    throw new ConvlabError(
-      `--epochs ${epochs} must be longer than the run's warm-up (${saved.warmup} epochs)`,
-    );
-  }
-  return { ...saved, epochs };
-}
-
-/** The class count of a graph: the last dimension of its main output. */
-function classesOf(graph: Graph): number {
-  const r = resolveGraph(graph);
-  const main = r.outputs.find((o) => o.role === 'main')!;
-  const shape = r.byName.get(main.node)!.ctx.output;
-  if (shape.length !== 2) {
-    throw new ConvlabError(
-      `'${graph.name}' outputs ${formatShape(shape)}; training needs a classifier with output [N, classes]`,
-    );
-  }
-  return shape[1]!;
-}
-
-const isSpec = (arg: string) => arg.toLowerCase().endsWith('.json');
-
-/** The model for the data: a zoo model is built for it; a spec must already fit it. */
-function modelFor(arg: string, values: Values, data: Dataset, aux: boolean): Graph {
-  const shape = data.train.shape;
-  if (!isSpec(arg)) {
-    return buildModel(arg, { input: shape, classes: data.train.classes, aux });
-  }
-  const graph = loadModel(arg, aux ? {} : { 'no-aux': true });
-  const input = inputShape(graph);
-  if (input.join('x') !== shape.join('x')) {
-    throw new ConvlabError(
-      `spec '${arg}' takes ${input.join('x')} inputs but the ${values['data']} images are ${shape.join('x')}; ` +
-        `set the spec's "input" to [${shape.join(', ')}]`,
-    );
-  }
-  const classes = classesOf(graph);
-  checkLabels(data.train.labels, classes, `${data.train.name} for spec '${arg}' (${classes} outputs)`);
-  checkLabels(data.test.labels, classes, `${data.test.name} for spec '${arg}' (${classes} outputs)`);
-  return graph;
-}
-
-/** What the data should look like before it is read: the spec's or the zoo model's input. */
-function dataHints(arg: string): { shape: readonly [number, number, number]; classes?: number } {
-  if (!isSpec(arg)) return { shape: getModel(arg).input };
-  const graph = loadModel(arg, {});
-  return { shape: inputShape(graph), classes: classesOf(graph) };
-}
-
-/** The checkpoint must hold every parameter with its optimiser slots, and nothing foreign. */
-function checkCheckpoint(checkpoint: Checkpoint, graph: Graph, config: TrainConfig, path: string): void {
-  const expected = new Map<string, { shape: readonly number[]; dtype: string; required: boolean }>();
-  for (const [name, { spec }] of tensorSpecs(resolveGraph(graph))) {
-    expected.set(name, { shape: spec.shape, dtype: spec.dtype, required: spec.role === 'param' });
-    if (spec.role !== 'param') continue;
-    for (const slot of stateSlots(config.optimizer)) {
-      expected.set(`${name}.${slot}`, { shape: spec.shape, dtype: 'float32', required: true });
-    }
-  }
-  const problems: string[] = [];
-  for (const [name, e] of expected) {
-    const t = checkpoint.tensors.get(name);
-    if (!t) {
-      if (e.required) problems.push(`missing ${name}`);
-    } else if (t.dtype !== e.dtype || t.shape.join(',') !== e.shape.join(',')) {
-      problems.push(
-        `${name} is ${t.dtype} ${formatShape(t.shape)}, the model needs ${e.dtype} ${formatShape(e.shape)}`,
-      );
-    }
-  }
-  for (const name of checkpoint.tensors.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
-  if (problems.length) {
-    const more = problems.length > 4 ? `; and ${problems.length - 4} more` : '';
-    throw new ConvlabError(
-      `checkpoint '${path}' does not fit ${graph.name} trained with ${config.optimizer.kind}: ${problems.slice(0, 4).join('; ')}${more}`,
-    );
-  }
-}
-
-/** The output folder exists (created if need be) and takes files; a fresh run does not overwrite another. */
-function prepareOut(dir: string, resume: boolean): void {
-  const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new ConvlabError(`cannot create the output folder --out '${dir}': ${why(e)}`);
-  }
-  if (!statSync(dir).isDirectory()) throw new ConvlabError(`--out '${dir}' is not a folder`);
-  const probe = join(dir, `.convlab-write-test-${process.pid}`);
-  try {
-    writeFileSync(probe, '');
-    rmSync(probe);
-  } catch (e) {
-    throw new ConvlabError(`cannot write into the output folder --out '${dir}': ${why(e)}`);
-  }
-  if (!resume && existsSync(join(dir, FILES.checkpoint))) {
-    throw new ConvlabError(
-      `--out '${dir}' already holds a training run (${FILES.checkpoint}): continue it with --resume, or choose another --out`,
-    );
-  }
-}
-
-/** The source's kind; its message lists the accepted forms on several lines, joined here into one. */
-function sourceKind(source: string): DataSource['kind'] {
-  try {
-    return parseSource(source).kind;
-  } catch (e) {
-    if (e instanceof ConvlabError)
-      throw new ConvlabError(e.message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '));
-    throw e;
-  }
 }
 
 export const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
@@ -395,10 +134,11 @@ export function catchSignals(note: (text: string) => void): {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-function report(result: TrainResult, config: TrainConfig, graph: Graph, data: Dataset, out: string) {
+function report(result: TrainResult, { config, graph, data }: PreparedRun, out: string) {
   const last = result.history.at(-1);
   return {
     model: graph.name,
+    backend: result.backend,
     data: {
       source: config.data,
       train: data.train.count,
@@ -422,6 +162,69 @@ function report(result: TrainResult, config: TrainConfig, graph: Graph, data: Da
     files: result.files,
   };
 }
+
+/** The epochs as a table and, once training completed, where its files are. */
+function printHistory(io: CommandIO, result: TrainResult, graph: Graph, out: string): void {
+  if (result.history.length) {
+    io.stdout(
+      table(
+        ['epoch', 'step', 'lr', 'train loss', 'train acc', 'test loss', 'test acc', 'img/s', 'time'],
+        result.history.map((h) => [
+          String(h.epoch),
+          String(h.step),
+          h.lr.toPrecision(3),
+          h.loss.toFixed(4),
+          pct(h.accuracy),
+          h.testLoss.toFixed(4),
+          pct(h.testAccuracy),
+          h.imagesPerSec.toFixed(0),
+          clock(h.time),
+        ]),
+        ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ),
+    );
+  }
+  if (result.status === 'completed') {
+    const last = result.history.at(-1);
+    io.stdout(
+      `\n${graph.name}: test accuracy ${last ? pct(last.testAccuracy) : '-'} after ${result.epoch} epochs ` +
+        `(${clock(result.time)}); ${FILES.model}, ${FILES.weights}, ${FILES.metrics} and ${FILES.checkpoint} in ${out}`,
+    );
+  }
+}
+
+/** One line on what is about to be trained, on what and how. */
+function describe({ graph, data, config }: PreparedRun, source: string): string {
+  const steps = stepsPerEpoch(data.train.count, config.batch);
+  const params = [...tensorSpecs(resolveGraph(graph)).values()]
+    .filter((t) => t.spec.role === 'param')
+    .reduce((s, t) => s + t.spec.shape.reduce((a, b) => a * b, 1), 0);
+  const o = config.optimizer;
+  return (
+    `training ${graph.name} (${thousands(params)} params) on ${source}: ${data.train.count} training / ` +
+    `${data.test.count} test images ${data.train.shape.join('x')}, ${data.train.classes} classes; ` +
+    `${config.epochs} epochs of ${steps} steps, batch ${config.batch}, ` +
+    `${o.kind}${o.kind === 'sgd' ? ` momentum ${o.momentum}${o.nesterov ? ' nesterov' : ''}` : ''} ` +
+    `lr ${config.lr} ${config.schedule}${config.warmup ? ` warm-up ${config.warmup}` : ''}, weight decay ${o.weightDecay}`
+  );
+}
+
+/** --data and --out, which every run needs. */
+function requiredOptions(values: Values): { source: string; out: string } {
+  const source = values['data'];
+  const out = values['out'];
+  if (typeof source !== 'string' || source === '') {
+    throw new ConvlabError(`--data SOURCE is required (e.g. --data fashion-mnist); usage: ${USAGE}`);
+  }
+  if (typeof out !== 'string' || out === '') {
+    throw new ConvlabError(`--out DIR is required: the folder for metrics, checkpoints and the model`);
+  }
+  return { source, out };
+}
+
+/** The MODEL argument: a spec file is read here (with the CLI's messages); a zoo name is built for the data. */
+const runModel = (arg: string): RunModel =>
+  arg.toLowerCase().endsWith('.json') ? { path: arg, graph: loadModel(arg, {}) } : { zoo: arg };
 
 export const trainCommand: Command = {
   name: 'train',
@@ -450,81 +253,42 @@ export const trainCommand: Command = {
     limit: string,
     seed: string,
     resume: flag,
+    ...BACKEND_OPTION,
     json: flag,
   },
   positionals: [1, 1],
-  async run([modelArg], values, io: CommandIO) {
-    const arg = modelArg!;
-    const source = values['data'];
-    const out = values['out'];
-    if (typeof source !== 'string' || source === '') {
-      throw new ConvlabError(`--data SOURCE is required (e.g. --data fashion-mnist); usage: ${USAGE}`);
-    }
-    if (typeof out !== 'string' || out === '') {
-      throw new ConvlabError(`--out DIR is required: the folder for metrics, checkpoints and the model`);
-    }
-    const given = parseGiven(values);
-    const resume = values['resume'] === true;
-    const kind = sourceKind(source);
-    const checkpointPath = join(out, FILES.checkpoint);
-    const checkpoint = resume ? readCheckpoint(checkpointPath) : undefined;
-    const limit = checkpoint ? (checkpoint.state.config.limit ?? undefined) : given.limit;
-
-    const hints = dataHints(arg);
-    const data = await loadDataset(source, {
-      shape: hints.shape,
-      ...(hints.classes !== undefined && { classes: hints.classes }),
-      ...(limit !== undefined && { limit }),
+  async run([arg], values, io: CommandIO) {
+    const { source, out } = requiredOptions(values);
+    const overrides = parseGiven(values);
+    const backend = await backendOf(values);
+    const kind = dataKind(source);
+    const checkpoint = values['resume'] === true ? checkpointIn(out) : undefined;
+    const run = await prepareRun({
+      model: runModel(arg!),
+      source,
+      kind,
+      out,
+      overrides,
+      ...(checkpoint && { checkpoint }),
     });
-    const aux = checkpoint ? checkpoint.state.config.aux : (given.aux ?? true);
-    const graph = modelFor(arg, values, data, aux);
-
-    let config: TrainConfig;
-    if (checkpoint) {
-      config = resumedConfig(given, checkpoint.state, arg, source);
-      checkCheckpoint(checkpoint, graph, config, checkpointPath);
-    } else {
-      const batch = given.batch ?? DEFAULTS.batch;
-      if (batch > data.train.count) {
-        throw new ConvlabError(
-          `--batch ${batch} is larger than the ${data.train.count} training samples of ${data.train.name}; use a smaller --batch${given.limit ? ' or a larger --limit' : ''}`,
-        );
-      }
-      config = freshConfig(given, arg, graph, source, kind, data, await channelStats(data.train));
-    }
-    prepareOut(out, resume);
-
-    const steps = stepsPerEpoch(data.train.count, config.batch);
-    const params = [...tensorSpecs(resolveGraph(graph)).values()]
-      .filter((t) => t.spec.role === 'param')
-      .reduce((s, t) => s + t.spec.shape.reduce((a, b) => a * b, 1), 0);
-    const o = config.optimizer;
     io.stderr(
-      `${checkpoint ? `resuming at epoch ${checkpoint.state.epoch}, step ${checkpoint.state.step}: ` : ''}` +
-        `training ${graph.name} (${thousands(params)} params) on ${source}: ${data.train.count} training / ` +
-        `${data.test.count} test images ${data.train.shape.join('x')}, ${data.train.classes} classes; ` +
-        `${config.epochs} epochs of ${steps} steps, batch ${config.batch}, ` +
-        `${o.kind}${o.kind === 'sgd' ? ` momentum ${o.momentum}${o.nesterov ? ' nesterov' : ''}` : ''} ` +
-        `lr ${config.lr} ${config.schedule}${config.warmup ? ` warm-up ${config.warmup}` : ''}, weight decay ${o.weightDecay}`,
+      `${checkpoint ? `resuming at epoch ${checkpoint.state.epoch}, step ${checkpoint.state.step}: ` : ''}${describe(run, source)}`,
     );
     const sink = process.stderr.isTTY ? streamSink(process.stderr) : lineSink(io.stderr);
     const signals = catchSignals((text) => sink.write(`\n${text}\n`));
     let result: TrainResult;
     try {
       result = await train({
-        graph,
-        data,
-        config,
+        ...run,
         out,
         ...(checkpoint && { resume: checkpoint }),
+        backend,
         progress: sink,
         stop: signals.stop,
       });
     } finally {
       signals.release();
     }
-
-    const summary = report(result, config, graph, data, out);
     const stopped = result.status === 'stopped';
     if (stopped) {
       io.stderr(
@@ -532,37 +296,8 @@ export const trainCommand: Command = {
           `${result.files.checkpoint}; continue with the same command and --resume`,
       );
     }
-    const code = stopped ? 128 + (SIGNALS[result.reason as keyof typeof SIGNALS] ?? 0) : 0;
-    if (values['json']) {
-      io.stdout(json(summary));
-      return code;
-    }
-    if (result.history.length) {
-      io.stdout(
-        table(
-          ['epoch', 'step', 'lr', 'train loss', 'train acc', 'test loss', 'test acc', 'img/s', 'time'],
-          result.history.map((h) => [
-            String(h.epoch),
-            String(h.step),
-            h.lr.toPrecision(3),
-            h.loss.toFixed(4),
-            pct(h.accuracy),
-            h.testLoss.toFixed(4),
-            pct(h.testAccuracy),
-            h.imagesPerSec.toFixed(0),
-            clock(h.time),
-          ]),
-          ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
-        ),
-      );
-    }
-    if (!stopped) {
-      const last = result.history.at(-1);
-      io.stdout(
-        `\n${graph.name}: test accuracy ${last ? pct(last.testAccuracy) : '-'} after ${result.epoch} epochs ` +
-          `(${clock(result.time)}); ${FILES.model}, ${FILES.weights}, ${FILES.metrics} and ${FILES.checkpoint} in ${out}`,
-      );
-    }
-    return code;
+    if (values['json']) io.stdout(json(report(result, run, out)));
+    else printHistory(io, result, run.graph, out);
+    return stopped ? 128 + (SIGNALS[result.reason as keyof typeof SIGNALS] ?? 0) : 0;
   },
 };

@@ -1,15 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ConvlabError } from '../ir/errors.js';
-import type { OnnxAttr } from '../ir/op.js';
-import { BATCH_DIM, IR_VERSION, OPSET } from '../onnx/export.js';
-import {
-  DataType,
-  encodeModel,
-  type GraphProto,
-  type NodeProto,
-  type TensorProto,
-  type ValueInfoProto,
-} from '../onnx/proto.js';
+import { BATCH_DIM, modelBytes, NamedGraph } from '../onnx/emit.js';
+import { DataType, type GraphProto, type ValueInfoProto } from '../onnx/proto.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 import { type ImageSet, sampleSize } from './dataset.js';
 import type { AugmentParams } from './loader.js';
@@ -90,71 +82,49 @@ export function augmentGraph(
   const [c, h, w] = o.shape;
   const pad = variant === 'train' ? (o.pad ?? 0) : 0;
   const flip = variant === 'train' && o.flip === true;
-  const nodes: NodeProto[] = [];
-  const initializers: TensorProto[] = [];
-  const at = (local: string) => `${names.prefix}${local}`;
-  const node = (
-    opType: string,
-    local: string,
-    inputs: string[],
-    attributes: Record<string, OnnxAttr> = {},
-  ) => {
-    nodes.push({ name: at(local), opType, inputs, outputs: [at(local)], attributes });
-    return at(local);
-  };
-  const int64 = (local: string, values: number[], dims = [values.length]) => {
-    initializers.push({ name: at(local), dims, data: BigInt64Array.from(values, BigInt) });
-    return at(local);
-  };
-  const float = (local: string, values: number[], dims: number[]) => {
-    initializers.push({ name: at(local), dims, data: Float32Array.from(values) });
-    return at(local);
-  };
+  const g = new NamedGraph(names.prefix);
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   /** Column k of the [N,2] offsets as [N,1,1,1]. */
   const offset = (k: number, local: string) =>
-    node('Reshape', `${local}`, [
-      node('Slice', `${local}/slice`, [
+    g.node('Reshape', `${local}`, [
+      g.node('Slice', `${local}/slice`, [
         names.crops,
-        int64(`${local}/start`, [k]),
-        int64(`${local}/end`, [k + 1]),
-        int64(`${local}/axis`, [1]),
+        g.int64(`${local}/start`, [k]),
+        g.int64(`${local}/end`, [k + 1]),
+        g.int64(`${local}/axis`, [1]),
       ]),
-      int64(`${local}/shape`, [-1, 1, 1, 1]),
+      g.int64(`${local}/shape`, [-1, 1, 1, 1]),
     ]);
 
   let x = names.images;
   if (pad > 0) {
-    x = node('Pad', 'pad', [x, int64('pad/pads', [0, 0, pad, pad, 0, 0, pad, pad])], {
+    x = g.node('Pad', 'pad', [x, g.int64('pad/pads', [0, 0, pad, pad, 0, 0, pad, pad])], {
       mode: { s: 'constant' },
     });
     // rows[n, c, i, j] = top[n] + i over the padded width, then the columns of that band.
-    const rows = node('Add', 'rows', [offset(0, 'top'), int64('rows/i', range(h), [1, 1, h, 1])]);
-    const rowGrid = node('Expand', 'rows/grid', [rows, int64('rows/grid/shape', [1, c, 1, w + 2 * pad])]);
-    x = node('GatherElements', 'crop_rows', [x, rowGrid], { axis: { i: 2 } });
+    const rows = g.node('Add', 'rows', [offset(0, 'top'), g.int64('rows/i', range(h), [1, 1, h, 1])]);
+    const rowGrid = g.node('Expand', 'rows/grid', [rows, g.int64('rows/grid/shape', [1, c, 1, w + 2 * pad])]);
+    x = g.node('GatherElements', 'crop_rows', [x, rowGrid], { axis: { i: 2 } });
   }
   if (pad > 0 || flip) {
-    let columns = int64('columns/j', range(w), [1, 1, 1, w]);
+    let columns = g.int64('columns/j', range(w), [1, 1, 1, w]);
     if (flip) {
-      const mirrored = int64('columns/mirrored', range(w).reverse(), [1, 1, 1, w]);
-      const flips = node('Reshape', 'flips', [names.flips, int64('flips/shape', [-1, 1, 1, 1])]);
-      columns = node('Where', 'columns/flip', [flips, mirrored, columns]);
+      const mirrored = g.int64('columns/mirrored', range(w).reverse(), [1, 1, 1, w]);
+      const flips = g.node('Reshape', 'flips', [names.flips, g.int64('flips/shape', [-1, 1, 1, 1])]);
+      columns = g.node('Where', 'columns/flip', [flips, mirrored, columns]);
     }
-    if (pad > 0) columns = node('Add', 'columns', [offset(1, 'left'), columns]);
-    const columnGrid = node('Expand', 'columns/grid', [columns, int64('columns/grid/shape', [1, c, h, 1])]);
-    x = node('GatherElements', 'crop_columns', [x, columnGrid], { axis: { i: 3 } });
+    if (pad > 0) columns = g.node('Add', 'columns', [offset(1, 'left'), columns]);
+    const columnGrid = g.node('Expand', 'columns/grid', [
+      columns,
+      g.int64('columns/grid/shape', [1, c, h, 1]),
+    ]);
+    x = g.node('GatherElements', 'crop_columns', [x, columnGrid], { axis: { i: 3 } });
   }
-  x = node('Cast', 'cast', [x], { to: { i: DataType.FLOAT } });
+  x = g.node('Cast', 'cast', [x], { to: { i: DataType.FLOAT } });
   const scale = o.std.map((s) => 1 / (255 * s));
   const shift = o.mean.map((m, i) => -m / o.std[i]!);
-  x = node('Mul', 'scale', [x, float('scale/value', scale, [1, c, 1, 1])]);
-  nodes.push({
-    name: at('shift'),
-    opType: 'Add',
-    inputs: [x, float('shift/value', shift, [1, c, 1, 1])],
-    outputs: [names.output],
-    attributes: {},
-  });
+  x = g.node('Mul', 'scale', [x, g.float('scale/value', scale, [1, c, 1, 1])]);
+  g.node('Add', 'shift', [x, g.float('shift/value', shift, [1, c, 1, 1])], {}, names.output);
 
   const inputs: ValueInfoProto[] = [
     { name: names.images, elemType: DataType.UINT8, shape: [BATCH_DIM, c, h, w] },
@@ -163,8 +133,8 @@ export function augmentGraph(
   if (flip) inputs.push({ name: names.flips, elemType: DataType.BOOL, shape: [BATCH_DIM] });
   return {
     name: `augment_${variant}`,
-    nodes,
-    initializers,
+    nodes: g.nodes,
+    initializers: g.initializers,
     inputs,
     outputs: [{ name: names.output, elemType: DataType.FLOAT, shape: [BATCH_DIM, c, h, w] }],
   };
@@ -172,13 +142,8 @@ export function augmentGraph(
 
 /** The `.onnx` bytes of augmentGraph. */
 export function augmentModel(o: AugmentOptions, variant: AugmentVariant): Uint8Array {
-  return encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
+  return modelBytes(augmentGraph(o, variant), {
     docString: `convlab ${variant === 'train' ? 'augmentation' : 'evaluation preprocessing'}`,
-    graph: augmentGraph(o, variant),
   });
 }
 
@@ -203,7 +168,7 @@ export class Augmenter {
   }
 
   /** `images` holds `batch` samples; `params` (from drawAugment) is needed by a training variant that crops or flips. */
-  async run(images: Uint8Array, batch: number, params?: AugmentParams): Promise<ort.Tensor> {
+  async run(images: Uint8Array, batch: number, params?: AugmentParams): Promise<ort.TypedTensor<'float32'>> {
     const [c, h, w] = this.options.shape;
     if (images.length !== batch * c * h * w) {
       throw new ConvlabError(`augmentation: ${images.length} bytes is not ${batch} images of ${c}x${h}x${w}`);
@@ -224,7 +189,7 @@ export class Augmenter {
         feeds[AUGMENT_NAMES.flips] = new ort.Tensor('bool', params.flips, [batch]);
     }
     const out = await this.session.run(feeds);
-    return out[AUGMENT_NAMES.output]!;
+    return out[AUGMENT_NAMES.output] as ort.TypedTensor<'float32'>;
   }
 
   release(): Promise<void> {
@@ -245,54 +210,23 @@ export interface ChannelStats {
  */
 export async function channelStats(set: ImageSet, session: SessionOptions = {}): Promise<ChannelStats> {
   const [c, h, w] = set.shape;
-  const prefix = 'stats/';
-  const axes = { name: `${prefix}axes`, dims: [2], data: BigInt64Array.from([2n, 3n]) };
+  const g = new NamedGraph('stats/');
+  const axes = g.int64('axes', [2, 3]);
+  const x = g.node('Cast', 'cast', ['images'], { to: { i: DataType.FLOAT } }, g.at('x'));
+  const x2 = g.node('Mul', 'square', [x, x], {}, g.at('x2'));
+  g.node('ReduceSum', 'sum', [x, axes], { keepdims: { i: 0 } }, 'sum');
+  g.node('ReduceSum', 'sum2', [x2, axes], { keepdims: { i: 0 } }, 'sum2');
   const graph: GraphProto = {
     name: 'channel_stats',
-    nodes: [
-      {
-        name: `${prefix}cast`,
-        opType: 'Cast',
-        inputs: ['images'],
-        outputs: [`${prefix}x`],
-        attributes: { to: { i: DataType.FLOAT } },
-      },
-      {
-        name: `${prefix}square`,
-        opType: 'Mul',
-        inputs: [`${prefix}x`, `${prefix}x`],
-        outputs: [`${prefix}x2`],
-        attributes: {},
-      },
-      {
-        name: `${prefix}sum`,
-        opType: 'ReduceSum',
-        inputs: [`${prefix}x`, axes.name],
-        outputs: ['sum'],
-        attributes: { keepdims: { i: 0 } },
-      },
-      {
-        name: `${prefix}sum2`,
-        opType: 'ReduceSum',
-        inputs: [`${prefix}x2`, axes.name],
-        outputs: ['sum2'],
-        attributes: { keepdims: { i: 0 } },
-      },
-    ],
-    initializers: [axes],
+    nodes: g.nodes,
+    initializers: g.initializers,
     inputs: [{ name: 'images', elemType: DataType.UINT8, shape: [BATCH_DIM, c, h, w] }],
     outputs: [
       { name: 'sum', elemType: DataType.FLOAT, shape: [BATCH_DIM, c] },
       { name: 'sum2', elemType: DataType.FLOAT, shape: [BATCH_DIM, c] },
     ],
   };
-  const model = encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    graph,
-  });
+  const model = modelBytes(graph);
   const s = await openSession(model, session, 'the channel statistics graph');
   const sum = new Float64Array(c);
   const sum2 = new Float64Array(c);

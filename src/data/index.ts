@@ -1,4 +1,4 @@
-export * from '../runtime/random.js';
+export * from '../ir/random.js';
 export * from './augment.js';
 export * from './cifar.js';
 export * from './dataset.js';

@@ -1,5 +1,5 @@
 import { ConvlabError } from '../ir/errors.js';
-import { Rng, type RngState } from '../runtime/random.js';
+import { Rng, type RngState } from '../ir/random.js';
 import { type ImageSet, sampleSize } from './dataset.js';
 import { type Gatherer, inlineGatherer, later, threadGatherer } from './gather.js';
 

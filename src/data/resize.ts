@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ConvlabError } from '../ir/errors.js';
-import { BATCH_DIM, IR_VERSION, OPSET } from '../onnx/export.js';
-import { DataType, encodeModel, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { BATCH_DIM, modelBytes, NamedGraph } from '../onnx/emit.js';
+import { DataType, type GraphProto } from '../onnx/proto.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 import { type ImageSet, sampleSize } from './dataset.js';
 
@@ -38,50 +38,31 @@ export function resizeGraph(
 ): GraphProto {
   check(shape, size);
   const [c] = shape;
-  const nodes: NodeProto[] = [];
-  const initializers: TensorProto[] = [];
-  const at = (local: string) => `${PREFIX}${local}`;
-  const node = (
-    opType: string,
-    local: string,
-    inputs: string[],
-    attributes: NodeProto['attributes'] = {},
-    output = at(local),
-  ) => {
-    nodes.push({ name: at(local), opType, inputs, outputs: [output], attributes });
-    return output;
-  };
-  const int64 = (local: string, values: number[]) => {
-    initializers.push({ name: at(local), dims: [values.length], data: BigInt64Array.from(values, BigInt) });
-    return at(local);
-  };
-  const float = (local: string, value: number) => {
-    initializers.push({ name: at(local), dims: [], data: Float32Array.of(value) });
-    return at(local);
-  };
+  const g = new NamedGraph(PREFIX);
+  const float = (local: string, value: number) => g.float(local, [value], []);
 
-  const x = node('Cast', 'cast', [IMAGES], { to: { i: DataType.FLOAT } });
-  const batchAndChannels = node('Slice', 'batch_channels', [
-    node('Shape', 'shape', [IMAGES]),
-    int64('batch_channels/start', [0]),
-    int64('batch_channels/end', [2]),
+  const x = g.node('Cast', 'cast', [IMAGES], { to: { i: DataType.FLOAT } });
+  const batchAndChannels = g.node('Slice', 'batch_channels', [
+    g.node('Shape', 'shape', [IMAGES]),
+    g.int64('batch_channels/start', [0]),
+    g.int64('batch_channels/end', [2]),
   ]);
-  const sizes = node('Concat', 'sizes', [batchAndChannels, int64('size', [...size])], { axis: { i: 0 } });
+  const sizes = g.node('Concat', 'sizes', [batchAndChannels, g.int64('size', [...size])], { axis: { i: 0 } });
   // Empty names skip Resize's optional roi and scales inputs.
-  const resized = node('Resize', 'resize', [x, '', '', sizes], {
+  const resized = g.node('Resize', 'resize', [x, '', '', sizes], {
     mode: { s: 'linear' },
     coordinate_transformation_mode: { s: 'half_pixel' },
   });
-  const clipped = node('Clip', 'clip', [
-    node('Round', 'round', [resized]),
+  const clipped = g.node('Clip', 'clip', [
+    g.node('Round', 'round', [resized]),
     float('min', 0),
     float('max', 255),
   ]);
-  node('Cast', 'to_uint8', [clipped], { to: { i: DataType.UINT8 } }, OUTPUT);
+  g.node('Cast', 'to_uint8', [clipped], { to: { i: DataType.UINT8 } }, OUTPUT);
   return {
     name: 'resize',
-    nodes,
-    initializers,
+    nodes: g.nodes,
+    initializers: g.initializers,
     inputs: [{ name: IMAGES, elemType: DataType.UINT8, shape: [BATCH_DIM, ...shape] }],
     outputs: [{ name: OUTPUT, elemType: DataType.UINT8, shape: [BATCH_DIM, c, size[0], size[1]] }],
   };
@@ -92,14 +73,7 @@ export function resizeModel(
   shape: readonly [number, number, number],
   size: readonly [number, number],
 ): Uint8Array {
-  return encodeModel({
-    irVersion: IR_VERSION,
-    opsetImports: [{ domain: '', version: OPSET }],
-    producerName: 'convlab',
-    producerVersion: '0.1.0',
-    docString: `convlab bilinear resize to ${size.join('x')}`,
-    graph: resizeGraph(shape, size),
-  });
+  return modelBytes(resizeGraph(shape, size), { docString: `convlab bilinear resize to ${size.join('x')}` });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ConvlabError } from '../ir/errors.js';
-import { Rng } from '../runtime/random.js';
+import { Rng } from '../ir/random.js';
 import { type Dataset, dataset, type ImageSet, imageSet } from './dataset.js';
 
 /**

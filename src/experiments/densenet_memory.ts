@@ -227,7 +227,7 @@ async function measure(ctx: SeedContext): Promise<MemoryMeasurement> {
     rows.push(ctx.scale === 'full' && b.trained.includes(net.model) ? await accuracyOf(ctx, row) : row);
   }
   const [c, h, w] = ctx.data.train.shape;
-  return { batch, input: [c, h, w], classes: ctx.data.train.classes, backend: ctx.backend, rows };
+  return { batch, input: [c, h, w], classes: ctx.data.train.classes, backend: ctx.backend.name, rows };
 }
 
 const family = (m: MemoryMeasurement, f: Family) =>

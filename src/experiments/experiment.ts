@@ -1,5 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { TrainingBackend } from '../train/backend.js';
 import type { Effects, Judgement, Rule, Settled } from './judge.js';
 
 /**
@@ -22,10 +23,6 @@ export const BUDGETS: readonly Budget[] = ['quick', 'full'];
 /** The budget itself, or its half (the check that the verdict is stable). */
 export type Scale = 'full' | 'half';
 
-/** What trains: onnxruntime's step graphs, or the native oneDNN executor. */
-export type Backend = 'onnxruntime' | 'onednn';
-export const BACKENDS: readonly Backend[] = ['onnxruntime', 'onednn'];
-
 /** What one seed's measurement runs with. */
 export interface SeedContext {
   /** The data as loaded (both splits whole); experiments take their budget's subset. */
@@ -44,7 +41,8 @@ export interface SeedContext {
   /** One line of progress for the user (stderr). */
   readonly log: (line: string) => void;
   readonly session?: SessionOptions;
-  readonly backend: Backend;
+  /** What computes the training steps (--backend: onnxruntime's step graphs or the native oneDNN executor). */
+  readonly backend: TrainingBackend;
   /** A reason to stop (a signal) or undefined; asked after every training step. */
   readonly stop: () => string | undefined;
 }

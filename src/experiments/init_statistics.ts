@@ -164,7 +164,7 @@ export interface InitMeasurement {
 }
 
 interface NormalisedBatch {
-  readonly images: ort.Tensor;
+  readonly images: ort.TypedTensor<'float32'>;
   readonly labels: Int32Array;
 }
 

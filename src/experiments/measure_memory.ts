@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { trainingGraph } from '../autodiff/training_graph.js';
 import { ConvlabError } from '../ir/errors.js';
 import { numel } from '../ir/shape.js';
-import { nchwcBlockSize } from '../runtime/nchwc.js';
+import { onnxruntimeTarget } from '../runtime/session.js';
 import { TrainingSession } from '../train/step.js';
 import { buildModel } from '../zoo/index.js';
 import { SGD } from './training.js';
@@ -117,7 +117,7 @@ export function writeBatch(file: string, images: Uint8Array, labels: Int32Array)
 }
 
 interface Batch {
-  readonly images: ort.Tensor;
+  readonly images: ort.TypedTensor<'float32'>;
   readonly labels: Int32Array;
 }
 
@@ -179,7 +179,7 @@ export async function measureHere(r: PeakRequest): Promise<PeakMeasurement> {
   await warmUp.step(first.images, first.labels, LR, 1);
   await warmUp.release();
   // The graph `convlab train` compiles, NCHWc convolutions included (see TrainingSession.create).
-  const graph = trainingGraph(model, { batch: r.batch, optimizer: SGD, nchwcBlock: await nchwcBlockSize() });
+  const graph = trainingGraph(model, { batch: r.batch, optimizer: SGD, target: await onnxruntimeTarget() });
   await settle();
   const baseline = residentMemory().rss;
 

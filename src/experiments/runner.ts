@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { BackendName, TrainingBackend } from '../train/backend.js';
 import { writeFileAtomic } from '../train/checkpoint.js';
-import type { Backend, Budget, Experiment, ReportInput, Scale, SeedContext, Seeded } from './experiment.js';
+import type { Budget, Experiment, ReportInput, Scale, SeedContext, Seeded } from './experiment.js';
 import { judge, settle } from './judge.js';
 import { mean } from './stats.js';
 import { Stopped } from './training.js';
@@ -26,7 +27,7 @@ export interface RunOptions {
   readonly budget: Budget;
   /** The seeds, in the order they run. */
   readonly seeds: readonly number[];
-  readonly backend: Backend;
+  readonly backend: TrainingBackend;
   readonly session?: SessionOptions;
   readonly log: (line: string) => void;
   readonly stop: () => string | undefined;
@@ -55,7 +56,7 @@ interface SeedKey {
   readonly budget: Budget;
   readonly plan: unknown;
   readonly source: string;
-  readonly backend: Backend;
+  readonly backend: BackendName;
   readonly scale: Scale;
 }
 
@@ -87,7 +88,7 @@ async function seedAt<M>(e: Experiment<M>, o: RunOptions, seed: number, scale: S
     budget: o.budget,
     plan: e.budgets[o.budget],
     source: o.source,
-    backend: o.backend,
+    backend: o.backend.name,
     scale,
   };
   const path = seedPath(o.out, scale, seed);

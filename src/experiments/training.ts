@@ -7,7 +7,10 @@ import { type Dataset, limit } from '../data/dataset.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { type Checkpoint, readCheckpoint, writeFileAtomic } from '../train/checkpoint.js';
-import { type EpochRecord, FILES, type StepRecord, type TrainConfig, train } from '../train/loop.js';
+import { SGD, type TrainConfig } from '../train/config.js';
+import { train } from '../train/loop.js';
+import type { EpochRecord, StepRecord } from '../train/metrics.js';
+import { FILES } from '../train/run_folder.js';
 import type { ScheduleKind } from '../train/schedule.js';
 import type { HalfBudget, SeedContext } from './experiment.js';
 
@@ -27,8 +30,8 @@ export interface TrainingBudget {
   readonly warmup: number;
 }
 
-/** SGD with Nesterov momentum 0.9 and weight decay 5e-4: `convlab train`'s default optimiser. */
-export const SGD: OptimizerSpec = { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 };
+/** `convlab train`'s default optimiser: SGD with Nesterov momentum 0.9 and weight decay 5e-4. */
+export { SGD };
 
 /** The experiment was asked to stop (a signal); every finished seed and run is kept for the next start. */
 export class Stopped extends Error {
@@ -169,6 +172,7 @@ export async function trainRun(ctx: SeedContext, spec: RunSpec): Promise<RunResu
     ...(checkpoint && { resume: checkpoint }),
     ...(spec.probes && { probes: spec.probes }),
     ...(ctx.session && { session: ctx.session }),
+    backend: ctx.backend,
     stop: ctx.stop,
     observe(record, values) {
       if (!probeNames) {

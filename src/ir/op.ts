@@ -56,8 +56,8 @@ export type SpatialTransfer =
   | { readonly kind: 'global' };
 
 /** A tensor the backward pass needs, kept alive from forward to backward. */
-export interface SavedTensor {
-  readonly what: string;
+export interface SavedTensor<What extends string = string> {
+  readonly what: What;
   readonly shape: Shape;
   readonly dtype: DType;
 }
@@ -65,30 +65,51 @@ export interface SavedTensor {
 /**
  * What an op keeps for its backward pass: the memory estimator counts these bytes and the gradient
  * rule reads the same declaration, so the two can never disagree (tfjs-core's `inputsToSave`).
+ * `defineOp` keeps the declaration's literal types, and `Saved` turns them into what the op's
+ * gradient rule may read.
  */
-export interface SaveDeclaration<A> {
+export interface SaveDeclaration<A = never> {
   /** Indices of inputs the gradient needs. */
   readonly inputs: readonly number[];
   /** Whether the gradient needs the forward output (ReLU, sigmoid). */
   readonly output: boolean;
-  /** Further tensors the forward makes only for backward: max-pool indices, dropout mask, BN statistics. */
+  /**
+   * Further tensors the forward makes only for backward (max-pool indices, dropout mask, BN
+   * statistics), the list written `as const` so that the gradient rule sees their names.
+   */
   readonly extra?: (ctx: NodeContext<A>) => readonly SavedTensor[];
 }
 
-export interface MemoryFacet<A> {
+/** The names of the extra tensors a declaration lists (`indices`, `mask`, `save_mean`). */
+type ExtraNames<D> = D extends { readonly extra: (ctx: never) => readonly SavedTensor<infer W>[] }
+  ? string extends W
+    ? never // names not written `as const`: none is readable, rather than any
+    : W
+  : never;
+
+/**
+ * The tensors save declaration `D` keeps, as a back-end holds them (`T`: an ONNX tensor name, a
+ * native buffer), each under its own name: `input0`, `input1`, ... for the declared inputs,
+ * `output` when the output is declared, and every extra tensor by its `what`. A gradient rule's
+ * `saved` has this type, so reading a tensor its op does not save fails to compile.
+ */
+export type Saved<D extends SaveDeclaration<never>, T = string> = {
+  readonly [I in D['inputs'][number] as `input${I}`]: T;
+} & (D['output'] extends true ? { readonly output: T } : unknown) & {
+    readonly [W in ExtraNames<D>]: T;
+  };
+
+export interface MemoryFacet<A, D extends SaveDeclaration<A> = SaveDeclaration<A>> {
   /** The output may overwrite the buffer of its first input when that input dies here. */
   readonly inplace: boolean;
   /** The output aliases its input's storage (a reshape or channel slice): it costs no new bytes. */
   readonly view: boolean;
-  readonly saves: SaveDeclaration<A>;
+  readonly saves: D;
 }
 
 /** TensorProto.DataType values convlab writes (Cast's `to`, tensor element types). */
 export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
-
-/** onnxruntime's operator set of convolution and pooling kernels on channel-blocked (NCHWc) tensors. */
-export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
 /** An ONNX attribute value; the wrapper says its ONNX type, since a JS number is either. */
 export type OnnxAttr =
@@ -105,15 +126,11 @@ export type OnnxAttr =
 export interface OnnxWriter {
   /** 'infer' exports the inference graph; 'train' the training forward (BN with batch statistics, live dropout). */
   readonly mode: 'infer' | 'train';
-  /**
-   * onnxruntime's NCHWc block size when this graph may run convolutions whose weights are graph
-   * inputs (a training step's) through its com.microsoft.nchwc kernels (see ops/conv2d.ts
-   * `convolution`); 0 where only standard ONNX is wanted.
-   */
-  readonly nchwcBlock: number;
+  /** The back-end the graph is written for, with its own lowerings of some computations (see OnnxTarget). */
+  readonly target: OnnxTarget;
   /**
    * Append one ONNX node and return its output names (`outputs` of them, default 1); `domain`
-   * names a non-default operator set (NCHWC_DOMAIN).
+   * names a non-default operator set (a target's own ops).
    */
   node(
     opType: string,
@@ -143,10 +160,40 @@ export interface OnnxWriter {
 }
 
 /**
+ * A 2-D convolution to write as ONNX: NCHW `x` [N, channels, H, W] by `weight`
+ * [out, channels / groups, kh, kw], plus `bias` [out] when there is one.
+ */
+export interface Convolution {
+  readonly x: string;
+  readonly weight: string;
+  readonly bias: string | undefined;
+  readonly channels: number;
+  readonly out: number;
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly padding: Padding4;
+  readonly dilation: Pair;
+  readonly groups: number;
+}
+
+/**
+ * The back-end an ONNX graph is written for, where it prefers its own form of a computation to
+ * standard ONNX (onnxruntime's channel-blocked convolutions: src/runtime/nchwc.ts). A lowering
+ * returns the name of the tensor carrying its result, or undefined to have the standard ONNX form
+ * written. `{}` is plain standard ONNX, what an exported model is.
+ */
+export interface OnnxTarget {
+  convolution?(w: OnnxWriter, c: Convolution): string | undefined;
+}
+
+/**
  * One op, defined once with all of its facets. Every pass of convlab asks a node's OpDef for one
  * facet; no pass switches over op kinds or model names.
  */
-export interface OpDef<S extends Schema = Schema> {
+export interface OpDef<
+  S extends Schema = Schema,
+  D extends SaveDeclaration<Attrs<S>> = SaveDeclaration<Attrs<S>>,
+> {
   readonly kind: string;
   /** One line for `--help` and the lab. */
   readonly summary: string;
@@ -162,7 +209,7 @@ export interface OpDef<S extends Schema = Schema> {
   /** All floating-point operations of the inference forward pass, by the rule documented on the op. */
   flops(ctx: NodeContext<Attrs<S>>): number;
   spatial(ctx: NodeContext<Attrs<S>>): SpatialTransfer;
-  readonly memory: MemoryFacet<Attrs<S>>;
+  readonly memory: MemoryFacet<Attrs<S>, D>;
   /** Lower to ONNX: given the names of the input tensors, emit nodes and return the output's name. */
   onnx(ctx: NodeContext<Attrs<S>>, writer: OnnxWriter, inputs: readonly string[]): string;
 }
@@ -173,5 +220,7 @@ export const GLOBAL: SpatialTransfer = { kind: 'global' };
 /** The memory facet of an op that neither saves anything nor works in place. */
 export const SAVES_NOTHING = { inputs: [], output: false } as const;
 
-/** Define an op; identity helper that keeps the schema's types. */
-export const defineOp = <S extends Schema>(def: OpDef<S>): OpDef<S> => def;
+/** Define an op; identity helper that keeps the schema's types and the save declaration's literals. */
+export const defineOp = <S extends Schema, const D extends SaveDeclaration<Attrs<S>>>(
+  def: OpDef<S, D>,
+): OpDef<S, D> => def;

@@ -1,11 +1,13 @@
 import { ConvlabError } from './errors.js';
-import type { OpDef } from './op.js';
-import type { Schema } from './schema.js';
+import type { OpDef, SaveDeclaration } from './op.js';
+import type { Attrs, Schema } from './schema.js';
 
 /** Ops register themselves by kind (as tfjs-core's kernels do); passes look them up, never switch on them. */
 const ops = new Map<string, OpDef<Schema>>();
 
-export function registerOp<S extends Schema>(def: OpDef<S>): OpDef<S> {
+export function registerOp<S extends Schema, D extends SaveDeclaration<Attrs<S>>>(
+  def: OpDef<S, D>,
+): OpDef<S, D> {
   if (ops.has(def.kind)) throw new Error(`op '${def.kind}' is registered twice`);
   ops.set(def.kind, def as unknown as OpDef<Schema>);
   return def;

@@ -1,6 +1,7 @@
 import type { OnnxWriter, SpatialTransfer } from '../ir/op.js';
 import type { Pair, Shape } from '../ir/shape.js';
-import { onnxNode, requireRank } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { requireRank } from './util.js';
 
 /**
  * PyTorch's adaptive pooling bins: bin i of n over length L spans [floor(i*L/n), ceil((i+1)*L/n)).
@@ -53,9 +54,9 @@ export function adaptiveOnnx(
   input: string,
 ): string {
   const [h, wd] = [x[2]!, x[3]!];
-  if (out[0] === 1 && out[1] === 1) return onnxNode(w, `Global${kind}Pool`, [input]);
+  if (out[0] === 1 && out[1] === 1) return emit(w, `Global${kind}Pool`, [input]);
   const pool = (t: string, kernel: readonly number[]) =>
-    onnxNode(w, `${kind}Pool`, [t], { kernel_shape: { ints: kernel }, strides: { ints: kernel } });
+    emit(w, `${kind}Pool`, [t], { kernel_shape: { ints: kernel }, strides: { ints: kernel } });
   if (h % out[0] === 0 && wd % out[1] === 0) return pool(input, [h / out[0], wd / out[1]]);
   const reduce = kind === 'Max' ? 'ReduceMax' : 'ReduceMean';
   let t = input;
@@ -69,15 +70,15 @@ export function adaptiveOnnx(
       continue;
     }
     const bins = adaptiveBins(length, n).map(([start, end]) => {
-      const part = onnxNode(w, 'Slice', [
+      const part = emit(w, 'Slice', [
         t,
         w.constant([start], [1], 'int64'),
         w.constant([end], [1], 'int64'),
         w.constant([axis], [1], 'int64'),
       ]);
-      return onnxNode(w, reduce, [part], { axes: { ints: [axis] }, keepdims: { i: 1 } });
+      return emit(w, reduce, [part], { axes: { ints: [axis] }, keepdims: { i: 1 } });
     });
-    t = onnxNode(w, 'Concat', bins, { axis: { i: axis } });
+    t = emit(w, 'Concat', bins, { axis: { i: axis } });
   }
   return t;
 }

@@ -28,7 +28,7 @@ export const AdaptiveMaxPool2d = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }],
+        extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }] as const,
       },
     },
     onnx: ({ attrs: a, inputs: [x] }, w, [input]) => adaptiveOnnx('Max', x!, a.output, w, input!),

@@ -2,8 +2,9 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { numel } from '../ir/shape.js';
+import { emit } from '../onnx/emit.js';
 import { broadcastShapes } from './broadcast.js';
-import { type NameOrOptions, onnxNode, options } from './util.js';
+import { type NameOrOptions, options } from './util.js';
 
 /**
  * Element-wise sum: the residual connection. FLOPs: 1 per output element. It can accumulate into
@@ -21,7 +22,7 @@ export const Add = registerOp(
     flops: ({ output }) => numel(output),
     spatial: () => IDENTITY,
     memory: { inplace: true, view: false, saves: SAVES_NOTHING },
-    onnx: (_, w, [a, b]) => onnxNode(w, 'Add', [a!, b!]),
+    onnx: (_, w, [a, b]) => emit(w, 'Add', [a!, b!]),
   }),
 );
 

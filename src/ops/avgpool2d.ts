@@ -3,7 +3,8 @@ import { defineOp, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank } from './util.js';
 import { rulePoolPadding, windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -37,7 +38,7 @@ export const AvgPool2d = registerOp(
     // onnxruntime's divisor rule is PyTorch's: with count_include_pad a window counts the padding it
     // covers but not a ceil_mode overhang past it (checked against PyTorch's rule in test/onnx.test.ts).
     onnx: ({ attrs: a }, w, [x]) =>
-      onnxNode(w, 'AveragePool', [x!], {
+      emit(w, 'AveragePool', [x!], {
         kernel_shape: { ints: a.kernel },
         strides: { ints: a.stride },
         pads: { ints: a.padding },

@@ -3,7 +3,8 @@ import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, num } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank } from './util.js';
 
 /**
  * Batch normalisation over channels, PyTorch's BatchNorm2d. At inference it is one scale and one
@@ -57,10 +58,11 @@ export const BatchNorm2d = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ inputs: [x] }) => [
-          { what: 'save_mean', shape: [x![1]!], dtype: 'float32' },
-          { what: 'save_invstd', shape: [x![1]!], dtype: 'float32' },
-        ],
+        extra: ({ inputs: [x] }) =>
+          [
+            { what: 'save_mean', shape: [x![1]!], dtype: 'float32' },
+            { what: 'save_invstd', shape: [x![1]!], dtype: 'float32' },
+          ] as const,
       },
     },
     onnx({ attrs: a, inputs: [shape] }, w, [x]) {
@@ -69,40 +71,38 @@ export const BatchNorm2d = registerOp(
       );
       const epsilon = { epsilon: { f: a.eps } };
       if (w.mode === 'infer') {
-        return onnxNode(w, 'BatchNormalization', [x!, gamma!, beta!, runningMean!, runningVar!], epsilon);
+        return emit(w, 'BatchNormalization', [x!, gamma!, beta!, runningMean!, runningVar!], epsilon);
       }
       // Training normalises by the batch's own statistics, computed here because backward needs
       // them (save_mean, save_invstd) and because PyTorch's running variance is the unbiased one.
       const [n, c, h, wd] = shape as [number, number, number, number];
       const count = n * h * wd;
       const axes = { axes: { ints: [0, 2, 3] }, keepdims: { i: 0 } };
-      const mean = onnxNode(w, 'ReduceMean', [x!], axes);
-      const centred = onnxNode(w, 'Sub', [
+      const mean = emit(w, 'ReduceMean', [x!], axes);
+      const centred = emit(w, 'Sub', [
         x!,
-        onnxNode(w, 'Reshape', [mean, w.constant([1, c, 1, 1], [4], 'int64')]),
+        emit(w, 'Reshape', [mean, w.constant([1, c, 1, 1], [4], 'int64')]),
       ]);
-      const variance = onnxNode(w, 'ReduceMean', [onnxNode(w, 'Mul', [centred, centred])], axes);
+      const variance = emit(w, 'ReduceMean', [emit(w, 'Mul', [centred, centred])], axes);
       const scalar = (v: number) => w.constant([v], [], 'float32');
-      const invstd = onnxNode(w, 'Reciprocal', [
-        onnxNode(w, 'Sqrt', [onnxNode(w, 'Add', [variance, scalar(a.eps)])]),
-      ]);
+      const invstd = emit(w, 'Reciprocal', [emit(w, 'Sqrt', [emit(w, 'Add', [variance, scalar(a.eps)])])]);
       w.save('save_mean', mean);
       w.save('save_invstd', invstd);
       const blend = (running: string, batch: string) =>
-        onnxNode(w, 'Add', [
-          onnxNode(w, 'Mul', [running, scalar(1 - a.momentum)]),
-          onnxNode(w, 'Mul', [batch, scalar(a.momentum)]),
+        emit(w, 'Add', [
+          emit(w, 'Mul', [running, scalar(1 - a.momentum)]),
+          emit(w, 'Mul', [batch, scalar(a.momentum)]),
         ]);
       w.update('running_mean', blend(runningMean!, mean));
       w.update(
         'running_var',
-        blend(runningVar!, onnxNode(w, 'Mul', [variance, scalar(count / Math.max(1, count - 1))])),
+        blend(runningVar!, emit(w, 'Mul', [variance, scalar(count / Math.max(1, count - 1))])),
       );
       w.update(
         'num_batches_tracked',
-        onnxNode(w, 'Add', [w.param('num_batches_tracked'), w.constant([1], [], 'int64')]),
+        emit(w, 'Add', [w.param('num_batches_tracked'), w.constant([1], [], 'int64')]),
       );
-      return onnxNode(w, 'BatchNormalization', [x!, gamma!, beta!, mean, variance], epsilon);
+      return emit(w, 'BatchNormalization', [x!, gamma!, beta!, mean, variance], epsilon);
     },
   }),
 );

@@ -2,7 +2,8 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, int } from '../ir/schema.js';
-import { type NameOrOptions, onnxNode, options, requireRank, rule } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank, rule } from './util.js';
 
 /**
  * ShuffleNet's channel shuffle: reshape C into (groups, C/groups), transpose, flatten back, so the
@@ -28,12 +29,9 @@ export const ChannelShuffle = registerOp(
     onnx({ attrs: a, inputs: [shape] }, w, [x]) {
       const [, c, h, wd] = shape as [number, number, number, number];
       // 0 copies the batch dimension, so the graph keeps its symbolic batch.
-      const grouped = onnxNode(w, 'Reshape', [
-        x!,
-        w.constant([0, a.groups, c / a.groups, h, wd], [5], 'int64'),
-      ]);
-      const swapped = onnxNode(w, 'Transpose', [grouped], { perm: { ints: [0, 2, 1, 3, 4] } });
-      return onnxNode(w, 'Reshape', [swapped, w.constant([0, c, h, wd], [4], 'int64')]);
+      const grouped = emit(w, 'Reshape', [x!, w.constant([0, a.groups, c / a.groups, h, wd], [5], 'int64')]);
+      const swapped = emit(w, 'Transpose', [grouped], { perm: { ints: [0, 2, 1, 3, 4] } });
+      return emit(w, 'Reshape', [swapped, w.constant([0, c, h, wd], [4], 'int64')]);
     },
   }),
 );

@@ -2,7 +2,8 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, int } from '../ir/schema.js';
-import { type NameOrOptions, onnxNode, options, rule } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, rule } from './util.js';
 
 /**
  * Concatenation along an axis (channels by default): Inception's branch merge and DenseNet's
@@ -31,7 +32,7 @@ export const Concat = registerOp(
     flops: () => 0,
     spatial: () => IDENTITY,
     memory: { inplace: false, view: false, saves: SAVES_NOTHING },
-    onnx: ({ attrs: a }, w, inputs) => onnxNode(w, 'Concat', inputs, { axis: { i: a.axis } }),
+    onnx: ({ attrs: a }, w, inputs) => emit(w, 'Concat', inputs, { axis: { i: a.axis } }),
   }),
 );
 

@@ -1,9 +1,10 @@
 import type { Tensor } from '../ir/builder.js';
-import { defineOp, NCHWC_DOMAIN, type OnnxWriter } from '../ir/op.js';
+import { type Convolution, defineOp, type OnnxWriter } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int, padding, pair } from '../ir/schema.js';
-import { numel, type Padding4, type Pair } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank, rule, weightAndBias } from './util.js';
+import { numel } from '../ir/shape.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank, rule, weightAndBias } from './util.js';
 import { windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -52,8 +53,11 @@ export const Conv2d = registerOp(
     // PyTorch's convolution backward needs the input (for dW) and the weight (a parameter, never counted).
     memory: { inplace: false, view: false, saves: { inputs: [0], output: false } },
     onnx: ({ attrs: a, inputs: [x] }, w, [input]) =>
-      convolution(w, input!, w.param('weight'), a.bias ? w.param('bias') : undefined, {
+      convolution(w, {
         ...a,
+        x: input!,
+        weight: w.param('weight'),
+        bias: a.bias ? w.param('bias') : undefined,
         channels: x![1]!,
       }),
   }),
@@ -62,75 +66,19 @@ export const Conv2d = registerOp(
 export const conv2d = (x: Tensor, attrs: AttrsIn<typeof Conv2d.attrs>, name?: NameOrOptions): Tensor =>
   x.builder.apply(Conv2d, [x], attrs, options(name));
 
-/** What `convolution` needs to know of one: its channels and its window. */
-export interface ConvolutionShape {
-  /** Input channels C. */
-  readonly channels: number;
-  /** Output channels O. */
-  readonly out: number;
-  readonly kernel: Pair;
-  readonly stride: Pair;
-  readonly padding: Padding4;
-  readonly dilation: Pair;
-  readonly groups: number;
-}
+/** ONNX Conv's attributes for convolution `c`: onnxruntime's NCHWc Conv takes the same. */
+export const convAttributes = (c: Convolution) => ({
+  kernel_shape: { ints: c.kernel },
+  strides: { ints: c.stride },
+  pads: { ints: c.padding },
+  dilations: { ints: c.dilation },
+  group: { i: c.groups },
+});
 
 /**
- * A 2-D convolution of NCHW `x` by `weight` [O, C/g, kh, kw] (plus `bias`) as ONNX nodes.
- *
- * onnxruntime runs a Conv through its fast channel-blocked (NCHWc) kernels only when the weight is
- * a constant it can reorder once, while loading; a training step's weights are graph inputs, so
- * its Conv would take the slower im2col path (1.6-1.9x the time at resnet20's shapes). Where the
- * writer allows it (`nchwcBlock`, probed from the onnxruntime that will run the graph), a
- * convolution of one group over a multiple of the block's channels is instead written as
- * onnxruntime's own NCHWc ops, with the weight reordered in the graph:
- *   ReorderInput(x) -> nchwc Conv(x, W blocked [O/B, C/B, kh, kw, B_in, B_out]) -> ReorderOutput,
- * the output channels padded to a multiple of B with zero filters and dropped again by ReorderOutput.
+ * A 2-D convolution as ONNX: the writer's target's own lowering where it has one (onnxruntime's
+ * channel-blocked kernels for a training step: runtime/nchwc.ts), else a standard Conv.
  */
-export function convolution(
-  w: OnnxWriter,
-  x: string,
-  weight: string,
-  bias: string | undefined,
-  c: ConvolutionShape,
-): string {
-  const attrs = {
-    kernel_shape: { ints: c.kernel },
-    strides: { ints: c.stride },
-    pads: { ints: c.padding },
-    dilations: { ints: c.dilation },
-    group: { i: c.groups },
-  };
-  const block = w.nchwcBlock;
-  if (!(block > 1 && c.groups === 1 && c.channels % block === 0)) {
-    return onnxNode(w, 'Conv', [x, weight, ...(bias ? [bias] : [])], attrs);
-  }
-  const [kh, kw] = c.kernel;
-  const padded = Math.ceil(c.out / block) * block;
-  const ints = (values: readonly number[]) => w.constant(values, [values.length], 'int64');
-  // Zero filters (and biases) up to a whole block of output channels.
-  const padOut = (t: string, rank: number) =>
-    padded === c.out
-      ? t
-      : onnxNode(w, 'Pad', [
-          t,
-          ints([...new Array<number>(rank).fill(0), padded - c.out, ...new Array<number>(rank - 1).fill(0)]),
-        ]);
-  const split = onnxNode(w, 'Reshape', [
-    padOut(weight, 4),
-    ints([padded / block, block, c.channels / block, block, kh, kw]),
-  ]);
-  const blocked = onnxNode(w, 'Reshape', [
-    onnxNode(w, 'Transpose', [split], { perm: { ints: [0, 2, 4, 5, 3, 1] } }),
-    ints([padded, c.channels, kh, kw]),
-  ]);
-  const [xBlocked] = w.node('ReorderInput', [x], {}, 1, NCHWC_DOMAIN);
-  const [yBlocked] = w.node(
-    'Conv',
-    [xBlocked!, blocked, ...(bias ? [padOut(bias, 1)] : [])],
-    attrs,
-    1,
-    NCHWC_DOMAIN,
-  );
-  return w.node('ReorderOutput', [yBlocked!], { channels: { i: c.out } }, 1, NCHWC_DOMAIN)[0]!;
-}
+export const convolution = (w: OnnxWriter, c: Convolution): string =>
+  w.target.convolution?.(w, c) ??
+  emit(w, 'Conv', [c.x, c.weight, ...(c.bias ? [c.bias] : [])], convAttributes(c));

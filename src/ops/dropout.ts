@@ -2,8 +2,9 @@ import type { Tensor } from '../ir/builder.js';
 import { DataType, defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, num } from '../ir/schema.js';
+import { emit } from '../onnx/emit.js';
 import { keepMask } from './random.js';
-import { type NameOrOptions, onnxNode, options } from './util.js';
+import { type NameOrOptions, options } from './util.js';
 
 /**
  * Dropout with probability p: in training each element is zeroed with probability p and the rest
@@ -27,21 +28,21 @@ export const Dropout = registerOp(
       saves: {
         inputs: [],
         output: false,
-        extra: ({ output }) => [{ what: 'mask', shape: output, dtype: 'bool' }],
+        extra: ({ output }) => [{ what: 'mask', shape: output, dtype: 'bool' }] as const,
       },
     },
     onnx({ attrs: a, output }, w, [x]) {
       if (w.mode === 'infer' || a.p === 0) return x!;
       if (!w.randomSource()) {
         // A standalone training-forward export: ONNX's own Dropout, which any runtime knows.
-        const training = onnxNode(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: DataType.BOOL } });
+        const training = emit(w, 'Cast', [w.constant([1], [], 'int64')], { to: { i: DataType.BOOL } });
         return w.node('Dropout', [x!, w.constant([a.p], [], 'float32'), training])[0]!;
       }
       // In a training step the mask is a hash of (seed, node, step, element): see ops/random.ts.
       const keep = keepMask(w, output, a.p);
       w.save('mask', keep);
-      const kept = onnxNode(w, 'Where', [keep, x!, w.constant([0], [], 'float32')]);
-      return onnxNode(w, 'Mul', [kept, w.constant([a.p < 1 ? 1 / (1 - a.p) : 0], [], 'float32')]);
+      const kept = emit(w, 'Where', [keep, x!, w.constant([0], [], 'float32')]);
+      return emit(w, 'Mul', [kept, w.constant([a.p < 1 ? 1 / (1 - a.p) : 0], [], 'float32')]);
     },
   }),
 );

@@ -1,7 +1,8 @@
 import type { Tensor } from '../ir/builder.js';
 import { defineOp, GLOBAL, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
-import { type NameOrOptions, onnxNode, options, rule } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, rule } from './util.js';
 
 /** [N, C, H, W] -> [N, C*H*W], torch.flatten(x, 1). A view: no FLOPs, no new bytes. */
 export const Flatten = registerOp(
@@ -19,7 +20,7 @@ export const Flatten = registerOp(
     flops: () => 0,
     spatial: () => GLOBAL,
     memory: { inplace: false, view: true, saves: SAVES_NOTHING },
-    onnx: (_, w, [x]) => onnxNode(w, 'Flatten', [x!], { axis: { i: 1 } }),
+    onnx: (_, w, [x]) => emit(w, 'Flatten', [x!], { axis: { i: 1 } }),
   }),
 );
 

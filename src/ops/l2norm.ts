@@ -3,7 +3,8 @@ import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, num } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank } from './util.js';
 
 /**
  * L2 normalisation over channels at every position, y = x / sqrt(sum_c x^2 + eps), optionally
@@ -50,22 +51,19 @@ export const L2Norm = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ output }) => [
-          { what: 'norm', shape: [output[0]!, 1, output[2]!, output[3]!], dtype: 'float32' },
-        ],
+        extra: ({ output }) =>
+          [{ what: 'norm', shape: [output[0]!, 1, output[2]!, output[3]!], dtype: 'float32' }] as const,
       },
     },
     onnx({ attrs: a, inputs: [shape] }, w, [x]) {
-      const sumSquares = onnxNode(w, 'ReduceSumSquare', [x!], { axes: { ints: [1] }, keepdims: { i: 1 } });
-      const norm = onnxNode(w, 'Sqrt', [
-        onnxNode(w, 'Add', [sumSquares, w.constant([a.eps], [], 'float32')]),
-      ]);
+      const sumSquares = emit(w, 'ReduceSumSquare', [x!], { axes: { ints: [1] }, keepdims: { i: 1 } });
+      const norm = emit(w, 'Sqrt', [emit(w, 'Add', [sumSquares, w.constant([a.eps], [], 'float32')])]);
       w.save('norm', norm);
-      const y = onnxNode(w, 'Div', [x!, norm]);
+      const y = emit(w, 'Div', [x!, norm]);
       if (!a.scale) return y;
       const c = shape![1]!;
-      const scale = onnxNode(w, 'Reshape', [w.param('weight'), w.constant([1, c, 1, 1], [4], 'int64')]);
-      return onnxNode(w, 'Mul', [y, scale]);
+      const scale = emit(w, 'Reshape', [w.param('weight'), w.constant([1, c, 1, 1], [4], 'int64')]);
+      return emit(w, 'Mul', [y, scale]);
     },
   }),
 );

@@ -2,7 +2,8 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, GLOBAL } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, int } from '../ir/schema.js';
-import { type NameOrOptions, onnxNode, options, requireRank, weightAndBias } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank, weightAndBias } from './util.js';
 
 /**
  * Fully connected layer, PyTorch's Linear on [N, F]: weight [out, F]. MACs = N * F * out;
@@ -26,7 +27,7 @@ export const Linear = registerOp(
     spatial: () => GLOBAL,
     memory: { inplace: false, view: false, saves: { inputs: [0], output: false } },
     onnx: ({ attrs: a }, w, [x]) =>
-      onnxNode(w, 'Gemm', [x!, w.param('weight'), ...(a.bias ? [w.param('bias')] : [])], {
+      emit(w, 'Gemm', [x!, w.param('weight'), ...(a.bias ? [w.param('bias')] : [])], {
         transB: { i: 1 },
       }),
   }),

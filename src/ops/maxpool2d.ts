@@ -3,7 +3,8 @@ import { defineOp } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, bool, padding, pair } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank } from './util.js';
 import { rulePoolPadding, windowOutput, windowTransfer } from './window.js';
 
 /**
@@ -40,7 +41,7 @@ export const MaxPool2d = registerOp(
       saves: {
         inputs: [0],
         output: false,
-        extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }],
+        extra: ({ output }) => [{ what: 'indices', shape: output, dtype: 'int64' }] as const,
       },
     },
     onnx({ attrs: a }, w, [x]) {
@@ -51,7 +52,7 @@ export const MaxPool2d = registerOp(
         dilations: { ints: a.dilation },
         ceil_mode: { i: a.ceilMode ? 1 : 0 },
       };
-      if (w.mode === 'infer') return onnxNode(w, 'MaxPool', [x!], attrs);
+      if (w.mode === 'infer') return emit(w, 'MaxPool', [x!], attrs);
       // Training also takes the argmax Indices (flat over N*C*H*W) that backward scatters into.
       const [y, indices] = w.node('MaxPool', [x!], attrs, 2);
       w.save('indices', indices!);

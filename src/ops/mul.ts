@@ -2,8 +2,9 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { numel } from '../ir/shape.js';
+import { emit } from '../onnx/emit.js';
 import { broadcastShapes } from './broadcast.js';
-import { type NameOrOptions, onnxNode, options } from './util.js';
+import { type NameOrOptions, options } from './util.js';
 
 /**
  * Element-wise product with broadcasting: squeeze-and-excitation scales [N,C,H,W] by [N,C,1,1].
@@ -21,7 +22,7 @@ export const Mul = registerOp(
     flops: ({ output }) => numel(output),
     spatial: () => IDENTITY,
     memory: { inplace: true, view: false, saves: { inputs: [0, 1], output: false } },
-    onnx: (_, w, [a, b]) => onnxNode(w, 'Mul', [a!, b!]),
+    onnx: (_, w, [a, b]) => emit(w, 'Mul', [a!, b!]),
   }),
 );
 

@@ -2,7 +2,8 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, int } from '../ir/schema.js';
-import { type NameOrOptions, onnxNode, options, requireRank } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, requireRank } from './util.js';
 
 /**
  * Zero channels added before and after: with a strided subsample, the ResNet paper's
@@ -24,7 +25,7 @@ export const PadChannels = registerOp(
     spatial: () => IDENTITY,
     memory: { inplace: false, view: false, saves: SAVES_NOTHING },
     onnx: ({ attrs: a }, w, [x]) =>
-      onnxNode(w, 'Pad', [x!, w.constant([0, a.before, 0, 0, 0, a.after, 0, 0], [8], 'int64')]),
+      emit(w, 'Pad', [x!, w.constant([0, a.before, 0, 0, 0, a.after, 0, 0], [8], 'int64')]),
   }),
 );
 

@@ -1,5 +1,9 @@
 import { defineOp, IDENTITY, type OnnxWriter, type OpDef, type SaveDeclaration } from '../ir/op.js';
-import type { Schema } from '../ir/schema.js';
+import type { Attrs } from '../ir/schema.js';
+
+// biome-ignore lint/complexity/noBannedTypes: an activation's schema has no attributes.
+type NoAttrs = {};
+
 import { numel } from '../ir/shape.js';
 
 /**
@@ -7,14 +11,14 @@ import { numel } from '../ir/shape.js';
  * count per element, able to run in place. Each activation still lives in its own file with its
  * own FLOP rule and its own saved tensors (and, later, its own gradient).
  */
-export function pointwiseOp(spec: {
+export function pointwiseOp<const D extends SaveDeclaration<Attrs<NoAttrs>>>(spec: {
   kind: string;
   summary: string;
   flopsPerElement: number;
-  saves: SaveDeclaration<Record<string, never>>;
+  saves: D;
   /** The ONNX lowering of y = f(x). */
   onnx: (w: OnnxWriter, x: string) => string;
-}): OpDef<Schema> {
+}): OpDef<NoAttrs, D> {
   return defineOp({
     kind: spec.kind,
     summary: spec.summary,

@@ -1,6 +1,6 @@
 import { DataType, type OnnxWriter } from '../ir/op.js';
 import { numel, type Shape } from '../ir/shape.js';
-import { onnxNode } from './util.js';
+import { emit } from '../onnx/emit.js';
 
 /**
  * Counter-based random numbers inside an ONNX graph: every draw is a hash of (run seed, node
@@ -18,19 +18,18 @@ import { onnxNode } from './util.js';
 /** The modulus of every draw: draws are uniform on [0, MODULUS). */
 export const MODULUS = 2147483647;
 
-const mod = (w: OnnxWriter, x: string) => onnxNode(w, 'Mod', [x, int(w, MODULUS)]);
+const mod = (w: OnnxWriter, x: string) => emit(w, 'Mod', [x, int(w, MODULUS)]);
 const int = (w: OnnxWriter, value: number) => w.constant([value], [], 'int64');
-const times = (w: OnnxWriter, x: string, k: number) => onnxNode(w, 'Mul', [x, int(w, k)]);
-const plus = (w: OnnxWriter, x: string, y: string) => onnxNode(w, 'Add', [x, y]);
+const times = (w: OnnxWriter, x: string, k: number) => emit(w, 'Mul', [x, int(w, k)]);
+const plus = (w: OnnxWriter, x: string, y: string) => emit(w, 'Add', [x, y]);
 
 /** h^2 + c mod p. */
-const square = (w: OnnxWriter, h: string, c: number) =>
-  mod(w, plus(w, onnxNode(w, 'Mul', [h, h]), int(w, c)));
+const square = (w: OnnxWriter, h: string, c: number) => mod(w, plus(w, emit(w, 'Mul', [h, h]), int(w, c)));
 
 /** Rotate the 31-bit h by 16 bits (low 16 bits up, high 15 down), then multiply by `a` mod p. */
 const rotate = (w: OnnxWriter, h: string, a: number) => {
-  const low = onnxNode(w, 'Mod', [h, int(w, 65536)]);
-  const high = onnxNode(w, 'Div', [h, int(w, 65536)]);
+  const low = emit(w, 'Mod', [h, int(w, 65536)]);
+  const high = emit(w, 'Div', [h, int(w, 65536)]);
   return mod(w, times(w, plus(w, times(w, low, 32768), high), a));
 };
 
@@ -53,15 +52,15 @@ export function uniformDraws(w: OnnxWriter, shape: Shape): string {
   const source = w.randomSource();
   if (!source) throw new Error('counter-based draws need a training step graph (its step input)');
   const { seed, step, node } = source;
-  const counter = onnxNode(w, 'Cast', [step], { to: { i: DataType.INT64 } });
+  const counter = emit(w, 'Cast', [step], { to: { i: DataType.INT64 } });
   const key = mix(w, mod(w, plus(w, times(w, counter, 48271), int(w, salt(seed, node)))));
-  const index = onnxNode(w, 'Range', [int(w, 0), int(w, numel(shape)), int(w, 1)]);
+  const index = emit(w, 'Range', [int(w, 0), int(w, numel(shape)), int(w, 1)]);
   const draws = mix(w, mod(w, plus(w, times(w, index, 48271), key)));
-  return onnxNode(w, 'Reshape', [draws, w.constant([...shape], [shape.length], 'int64')]);
+  return emit(w, 'Reshape', [draws, w.constant([...shape], [shape.length], 'int64')]);
 }
 
 /** A bool mask of `shape`, true with probability 1 - p (dropout's kept elements). */
 export function keepMask(w: OnnxWriter, shape: Shape, p: number): string {
-  const dropped = onnxNode(w, 'Less', [uniformDraws(w, shape), int(w, Math.round(p * MODULUS))]);
-  return onnxNode(w, 'Not', [dropped]);
+  const dropped = emit(w, 'Less', [uniformDraws(w, shape), int(w, Math.round(p * MODULUS))]);
+  return emit(w, 'Not', [dropped]);
 }

@@ -1,7 +1,8 @@
 import type { Tensor } from '../ir/builder.js';
 import { registerOp } from '../ir/registry.js';
+import { emit } from '../onnx/emit.js';
 import { pointwiseOp } from './pointwise.js';
-import { type NameOrOptions, onnxNode, options } from './util.js';
+import { type NameOrOptions, options } from './util.js';
 
 /** ReLU: max(x, 0). FLOPs: 1 per element (a comparison). Backward needs only the output's sign, so it saves the output, which is why ReLU can run in place. */
 export const Relu = registerOp(
@@ -10,7 +11,7 @@ export const Relu = registerOp(
     summary: 'max(x, 0)',
     flopsPerElement: 1,
     saves: { inputs: [], output: true },
-    onnx: (w, x) => onnxNode(w, 'Relu', [x]),
+    onnx: (w, x) => emit(w, 'Relu', [x]),
   }),
 );
 

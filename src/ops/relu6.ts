@@ -1,7 +1,8 @@
 import type { Tensor } from '../ir/builder.js';
 import { registerOp } from '../ir/registry.js';
+import { emit } from '../onnx/emit.js';
 import { pointwiseOp } from './pointwise.js';
-import { type NameOrOptions, onnxNode, options } from './util.js';
+import { type NameOrOptions, options } from './util.js';
 
 /**
  * ReLU6 (MobileNetV2): min(max(x, 0), 6). FLOPs: 2 per element. Backward needs the input: PyTorch
@@ -13,7 +14,7 @@ export const Relu6 = registerOp(
     summary: 'min(max(x, 0), 6)',
     flopsPerElement: 2,
     saves: { inputs: [0], output: false },
-    onnx: (w, x) => onnxNode(w, 'Clip', [x, w.constant([0], [], 'float32'), w.constant([6], [], 'float32')]),
+    onnx: (w, x) => emit(w, 'Clip', [x, w.constant([0], [], 'float32'), w.constant([6], [], 'float32')]),
   }),
 );
 

@@ -1,7 +1,8 @@
 import type { Tensor } from '../ir/builder.js';
 import { registerOp } from '../ir/registry.js';
+import { emit } from '../onnx/emit.js';
 import { pointwiseOp } from './pointwise.js';
-import { type NameOrOptions, onnxNode, options } from './util.js';
+import { type NameOrOptions, options } from './util.js';
 
 /** Sigmoid (the SE gate): 1 / (1 + exp(-x)). FLOPs: 4 per element (negate, exp, add, divide). Backward uses y(1 - y), so it saves the output. */
 export const Sigmoid = registerOp(
@@ -10,7 +11,7 @@ export const Sigmoid = registerOp(
     summary: '1 / (1 + exp(-x))',
     flopsPerElement: 4,
     saves: { inputs: [], output: true },
-    onnx: (w, x) => onnxNode(w, 'Sigmoid', [x]),
+    onnx: (w, x) => emit(w, 'Sigmoid', [x]),
   }),
 );
 

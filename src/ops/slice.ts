@@ -2,7 +2,8 @@ import type { Tensor } from '../ir/builder.js';
 import { defineOp, IDENTITY, SAVES_NOTHING } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, int } from '../ir/schema.js';
-import { type NameOrOptions, onnxNode, options, rule } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, rule } from './util.js';
 
 /**
  * The range [start, end) of one axis (channels by default): ShuffleNet v2's channel split is two
@@ -29,7 +30,7 @@ export const Slice = registerOp(
     spatial: () => IDENTITY,
     memory: { inplace: false, view: true, saves: SAVES_NOTHING },
     onnx: ({ attrs: a }, w, [x]) =>
-      onnxNode(w, 'Slice', [
+      emit(w, 'Slice', [
         x!,
         w.constant([a.start], [1], 'int64'),
         w.constant([a.end], [1], 'int64'),

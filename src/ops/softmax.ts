@@ -3,7 +3,8 @@ import { defineOp, IDENTITY } from '../ir/op.js';
 import { registerOp } from '../ir/registry.js';
 import { type AttrsIn, int } from '../ir/schema.js';
 import { numel } from '../ir/shape.js';
-import { type NameOrOptions, onnxNode, options, rule } from './util.js';
+import { emit } from '../onnx/emit.js';
+import { type NameOrOptions, options, rule } from './util.js';
 
 /**
  * Softmax along an axis (classes by default). FLOPs: 5 per element (max, subtract, exp, sum,
@@ -24,7 +25,7 @@ export const Softmax = registerOp(
     flops: ({ output }) => 5 * numel(output),
     spatial: () => IDENTITY,
     memory: { inplace: false, view: false, saves: { inputs: [], output: true } },
-    onnx: ({ attrs: a }, w, [x]) => onnxNode(w, 'Softmax', [x!], { axis: { i: a.axis } }),
+    onnx: ({ attrs: a }, w, [x]) => emit(w, 'Softmax', [x!], { axis: { i: a.axis } }),
   }),
 );
 

@@ -1,6 +1,6 @@
 import type { ApplyOptions } from '../ir/builder.js';
 import { RuleError } from '../ir/errors.js';
-import type { OnnxAttr, OnnxWriter, TensorSpec } from '../ir/op.js';
+import type { TensorSpec } from '../ir/op.js';
 import { numel, type Shape } from '../ir/shape.js';
 
 /** Builder helpers take a node name or full options. */
@@ -19,14 +19,6 @@ export const requireRank = (shape: Shape, rank: number, what = 'input'): void =>
   );
 
 export const elements = numel;
-
-/** Emit one single-output ONNX node and return its output's name: most ops lower to exactly one. */
-export const onnxNode = (
-  w: OnnxWriter,
-  opType: string,
-  inputs: readonly string[],
-  attrs?: Readonly<Record<string, OnnxAttr>>,
-): string => w.node(opType, inputs, attrs)[0]!;
 
 /**
  * A weight of `shape` and, when `bias`, a bias of its first dimension, both initialised as PyTorch's

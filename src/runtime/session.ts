@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { ConvlabError } from '../ir/errors.js';
+import type { OnnxTarget } from '../ir/op.js';
+import { nchwcBlockSize, nchwcTarget } from './nchwc.js';
 
 /**
  * onnxruntime sessions as convlab runs them: every graph optimisation on (constant folding,
@@ -33,6 +35,12 @@ export function sessionOptions(options: SessionOptions = {}): ort.InferenceSessi
     logSeverityLevel: 3,
   };
 }
+
+/**
+ * The target for graphs this process's onnxruntime will run with weights as graph inputs (a
+ * training step's): its channel-blocked convolution kernels where its build and this CPU have them.
+ */
+export const onnxruntimeTarget = async (): Promise<OnnxTarget> => nchwcTarget(await nchwcBlockSize());
 
 /** Open an ONNX model from its bytes; a corrupt or unsupported file is a user error (exit code 2). */
 export async function openSession(

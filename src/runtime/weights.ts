@@ -1,14 +1,22 @@
 import { ConvlabError } from '../ir/errors.js';
 import { type Graph, withoutAux } from '../ir/graph.js';
+import { tensorSpecs, type WeightData } from '../ir/init.js';
+import type { TensorSpec } from '../ir/op.js';
 import { type ResolvedGraph, resolveGraph } from '../ir/resolve.js';
-import { formatShape, type Shape } from '../ir/shape.js';
-import { tensorSpecs, type WeightData } from './init.js';
+import { formatShape, numel, type Shape } from '../ir/shape.js';
 import type { HostTensor } from './safetensors.js';
 
 /** How many mismatches a message lists before it summarises the rest. */
 const LISTED = 6;
 
 const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * A buffer a file may leave out: PyTorch loads a BatchNorm state_dict without `num_batches_tracked`
+ * (files from before PyTorch 0.4.1, exporters that keep only float tensors) by starting it at 0.
+ */
+const defaultsToZero = (spec: TensorSpec): boolean =>
+  spec.role === 'buffer' && spec.dtype === 'int64' && spec.name === 'num_batches_tracked';
 
 /**
  * Match loaded tensors to a model's parameters and buffers by name (torchvision's state_dict keys),
@@ -24,9 +32,13 @@ export function matchWeights(
   const specs = tensorSpecs(r);
   const problems: string[] = [];
   const out = new Map<string, WeightData>();
+  let defaulted = 0;
   for (const [name, { spec }] of specs) {
     const t = tensors.get(name);
-    if (!t) problems.push(`missing ${name} ${formatShape(spec.shape)}`);
+    if (!t && defaultsToZero(spec)) {
+      out.set(name, new BigInt64Array(numel(spec.shape)));
+      defaulted++;
+    } else if (!t) problems.push(`missing ${name} ${formatShape(spec.shape)}`);
     else if (!sameShape(t.shape, spec.shape)) {
       problems.push(`${name}: file has ${formatShape(t.shape)}, model needs ${formatShape(spec.shape)}`);
     } else if (t.dtype !== spec.dtype) {
@@ -41,7 +53,7 @@ export function matchWeights(
   const shown = problems.slice(0, LISTED).join('; ');
   const more = problems.length > LISTED ? `; and ${problems.length - LISTED} more` : '';
   throw new ConvlabError(
-    `${source} do not fit model '${r.graph.name}' (${problems.length} mismatch${problems.length === 1 ? '' : 'es'}): ${shown}${more}${hint(r, tensors, out.size)}`,
+    `${source} do not fit model '${r.graph.name}' (${problems.length} mismatch${problems.length === 1 ? '' : 'es'}): ${shown}${more}${hint(r, tensors, out.size - defaulted)}`,
   );
 }
 

@@ -2,9 +2,10 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, write
 import { dirname } from 'node:path';
 import type { LoaderState } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
-import type { WeightData } from '../runtime/init.js';
-import { type HostTensor, parseSafetensors, writeSafetensors } from '../runtime/safetensors.js';
-import type { EpochRecord, TrainConfig } from './loop.js';
+import type { WeightData } from '../ir/init.js';
+import { type HostTensor, hostTensor, parseSafetensors, writeSafetensors } from '../runtime/safetensors.js';
+import type { TrainConfig } from './config.js';
+import type { EpochRecord } from './metrics.js';
 
 /**
  * A training checkpoint is ONE safetensors file, so that replacing it is one atomic rename:
@@ -62,9 +63,6 @@ export interface SavedTensor {
   readonly shape: readonly number[];
 }
 
-const host = ({ data, shape }: SavedTensor): HostTensor =>
-  data instanceof BigInt64Array ? { dtype: 'int64', shape, data } : { dtype: 'float32', shape, data };
-
 /**
  * Replace `path` with `bytes` atomically and durably: a temporary file beside it, fsync, rename,
  * then fsync the folder so the rename itself survives a power cut.
@@ -102,7 +100,7 @@ export function writeCheckpoint(
   state: CheckpointState,
   tensors: Iterable<readonly [string, SavedTensor]>,
 ): void {
-  const list = [...tensors].map(([name, t]) => [name, host(t)] as const);
+  const list = [...tensors].map(([name, t]) => [name, hostTensor(t.data, t.shape)] as const);
   const metadata = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, state: JSON.stringify(state) };
   writeFileAtomic(path, writeSafetensors(list, metadata));
 }

@@ -1,13 +1,15 @@
 import * as ort from 'onnxruntime-node';
+import { correctCount } from '../autodiff/loss.js';
 import { AUGMENT_NAMES, augmentGraph } from '../data/augment.js';
 import { type ImageSet, sampleSize } from '../data/dataset.js';
 import { evalBatches } from '../data/loader.js';
 import type { Graph } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import type { OnnxAttr } from '../ir/op.js';
 import type { ResolvedGraph } from '../ir/resolve.js';
 import { onnxModel } from '../onnx/export.js';
 import { DataType, encodeModel, type NodeProto, type TensorProto } from '../onnx/proto.js';
-import type { WeightData } from '../runtime/init.js';
+import { GraphWriter } from '../onnx/writer.js';
 import { openSession, type SessionOptions } from '../runtime/session.js';
 
 /**
@@ -79,23 +81,19 @@ export function evaluationModel(
     outputs: [LOSS],
     attributes: {},
   });
-  const predicted = node('ArgMax', 'predicted', [logits], { axis: { i: 1 }, keepdims: { i: 0 } });
-  const hits = node('Cast', 'hits', [node('Equal', 'equal', [predicted, labels])], {
-    to: { i: DataType.INT64 },
-  });
-  nodes.push({
-    name: CORRECT,
-    opType: 'ReduceSum',
-    inputs: [hits],
-    outputs: [CORRECT],
-    attributes: { keepdims: { i: 0 } },
-  });
+  const metrics = new GraphWriter('infer', 'initializers');
+  metrics.within(`${PREFIX}metrics`, () => metrics.output(correctCount(metrics, logits, LABELS), CORRECT));
   return encodeModel({
     ...model,
     graph: {
       name: `${model.graph.name}_eval`,
-      nodes: [...pre.nodes, ...model.graph.nodes, ...nodes],
-      initializers: [...pre.initializers, ...model.graph.initializers, axis1],
+      nodes: [...pre.nodes, ...model.graph.nodes, ...nodes, ...metrics.nodes],
+      initializers: [
+        ...pre.initializers,
+        ...model.graph.initializers,
+        axis1,
+        ...metrics.initializers.values(),
+      ],
       inputs: [pre.inputs[0]!, { name: LABELS, elemType: DataType.INT32, shape: ['N'] }],
       outputs: [
         { name: LOSS, elemType: DataType.FLOAT, shape: [] },

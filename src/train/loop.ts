@@ -1,29 +1,22 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OptimizerSpec } from '../autodiff/optimizer.js';
 import type { Probes } from '../autodiff/training_graph.js';
 import { Augmenter, augments } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
-import { TrainLoader } from '../data/loader.js';
+import { type TrainBatch, TrainLoader } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { type ResolvedGraph, resolveGraph } from '../ir/resolve.js';
-import { onnxModel } from '../onnx/export.js';
-import { encodeModel } from '../onnx/proto.js';
-import { initTensor, Rng, tensorSpecs, type WeightData } from '../runtime/init.js';
-import { writeSafetensors } from '../runtime/safetensors.js';
 import type { SessionOptions } from '../runtime/session.js';
-import {
-  type Checkpoint,
-  type CheckpointState,
-  type EpochProgress,
-  writeCheckpoint,
-  writeFileAtomic,
-} from './checkpoint.js';
-import { evaluate, type Normalisation } from './evaluate.js';
+import type { BackendName, StepSession, TrainingBackend } from './backend.js';
+import { type Checkpoint, type CheckpointState, type EpochProgress, writeCheckpoint } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { evaluate } from './evaluate.js';
+import { type EpochRecord, MetricsLog, type StepRecord } from './metrics.js';
 import { Progress, type ProgressSink } from './progress.js';
-import { learningRate, type ScheduleKind, schedule } from './schedule.js';
-import { TrainingSession } from './step.js';
+import { FILES } from './run_folder.js';
+import { learningRate, type Schedule, schedule } from './schedule.js';
+import { onnxruntimeBackend } from './step.js';
+import { modelWeights, writeTrainedModel } from './trained_model.js';
 
 /**
  * The training loop: epochs of full batches through one compiled training step, a test-set
@@ -31,80 +24,10 @@ import { TrainingSession } from './step.js';
  *
  * Resuming is exact: a checkpoint holds everything the rest of the run depends on (weights,
  * buffers, optimiser slots, the data loader's generator states, the step count that drives the
- * schedule and AdamW's bias correction, the running sums of an unfinished epoch), onnxruntime
+ * schedule and AdamW's bias correction, the running sums of an unfinished epoch), and a backend
  * computes a step the same way in a fresh session, so a run stopped and resumed at any step ends
  * with the same weights and metrics, bit for bit, as one that never stopped.
  */
-
-/** Everything that decides a run's results; stored in its checkpoints. Plain JSON. */
-export interface TrainConfig {
-  /** The MODEL argument (zoo name or spec file) and the graph's name. */
-  readonly model: string;
-  readonly graph: string;
-  /** The --data SOURCE, and --limit (null for all the training samples). */
-  readonly data: string;
-  readonly limit: number | null;
-  readonly epochs: number;
-  readonly batch: number;
-  /** The base (peak) learning rate. */
-  readonly lr: number;
-  readonly optimizer: OptimizerSpec;
-  readonly schedule: ScheduleKind;
-  /** Linear warm-up, in epochs (fractions allowed). */
-  readonly warmup: number;
-  readonly labelSmoothing: number;
-  /** The auxiliary heads' loss weight; null keeps the model's (0.3 for GoogLeNet and Inception v3). */
-  readonly auxWeight: number | null;
-  /** Whether the auxiliary heads are built (false: --no-aux). */
-  readonly aux: boolean;
-  readonly seed: number;
-  /** Random crop padding (0: no crop) and horizontal flips, as torchvision's RandomCrop/RandomHorizontalFlip. */
-  readonly augment: { readonly pad: number; readonly flip: boolean };
-  /** Per-channel statistics of the training pixels, in [0, 1]. */
-  readonly normalise: Normalisation;
-}
-
-/** One line of metrics.jsonl per training step. */
-export interface StepRecord {
-  readonly kind: 'step';
-  /** 1-based epoch the step belongs to. */
-  readonly epoch: number;
-  /** 1-based step over the whole run. */
-  readonly step: number;
-  /** The batch's mean loss (label smoothing and auxiliary heads included, as optimised). */
-  readonly loss: number;
-  /** The batch's accuracy (main head, training-mode forward, augmented images). */
-  readonly accuracy: number;
-  readonly lr: number;
-  /** Seconds since the run started (over all sessions of a resumed run). */
-  readonly time: number;
-}
-
-/** One line of metrics.jsonl per epoch, after its test-set evaluation. */
-export interface EpochRecord {
-  readonly kind: 'epoch';
-  readonly epoch: number;
-  /** Steps done by the end of the epoch. */
-  readonly step: number;
-  /** Mean of the epoch's batch losses and its training accuracy. */
-  readonly loss: number;
-  readonly accuracy: number;
-  /** The learning rate of the epoch's last step. */
-  readonly lr: number;
-  readonly time: number;
-  /** Cross-entropy (no smoothing) and accuracy of the inference model on the whole test split. */
-  readonly testLoss: number;
-  readonly testAccuracy: number;
-  /** Training throughput of the epoch, evaluation excluded. */
-  readonly imagesPerSec: number;
-}
-
-export const FILES = {
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.safetensors',
-  model: 'model.onnx',
-  weights: 'model.safetensors',
-} as const;
 
 export interface TrainOptions {
   readonly graph: Graph;
@@ -120,6 +43,8 @@ export interface TrainOptions {
    * checkpoint at that step and returns; --resume continues from it.
    */
   readonly stop?: () => string | undefined;
+  /** What computes the steps (default: onnxruntime). */
+  readonly backend?: TrainingBackend;
   readonly session?: SessionOptions;
   /** Measurements the training graph reports each step (experiments), handed to `observe`. */
   readonly probes?: Probes;
@@ -131,6 +56,8 @@ export interface TrainOptions {
 
 export interface TrainResult {
   readonly status: 'completed' | 'stopped';
+  /** The backend that ran the steps. */
+  readonly backend: BackendName;
   /** The stop reason when status is 'stopped'. */
   readonly reason?: string;
   /** Epochs and steps completed. */
@@ -155,26 +82,13 @@ const ZERO: EpochProgress = { steps: 0, loss: 0, correct: 0, seen: 0 };
 export const stepsPerEpoch = (samples: number, batch: number): number => Math.floor(samples / batch);
 
 /** The schedule of a configuration over `steps` steps per epoch. */
-export function runSchedule(config: TrainConfig, steps: number) {
+export function runSchedule(config: TrainConfig, steps: number): Schedule {
   return schedule({
     kind: config.schedule,
     lr: config.lr,
     totalSteps: config.epochs * steps,
     warmupSteps: Math.round(config.warmup * steps),
   });
-}
-
-/**
- * Every parameter and buffer of the model by name: the session's current state, plus the tensors
- * training never changes (none in the zoo; kept for completeness) at their seeded initial values.
- */
-function modelWeights(r: ResolvedGraph, session: TrainingSession, seed: number): Map<string, WeightData> {
-  const state = session.snapshot();
-  const out = new Map<string, WeightData>();
-  for (const [name, { spec, init }] of tensorSpecs(r)) {
-    out.set(name, state.get(name) ?? initTensor(spec, init, new Rng(seed, name)));
-  }
-  return out;
 }
 
 const diverged = (what: string, checkpoint: string, good: { epoch: number; step: number }) =>
@@ -186,51 +100,55 @@ const diverged = (what: string, checkpoint: string, good: { epoch: number; step:
 
 /** Run (or continue) training as configured; see the file comment. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const { graph, data, config, out } = o;
-  const files = {
-    metrics: join(out, FILES.metrics),
-    checkpoint: join(out, FILES.checkpoint),
-  };
-  const { batch } = config;
-  const perEpoch = stepsPerEpoch(data.train.count, batch);
-  if (perEpoch < 1) {
-    throw new ConvlabError(
-      `--batch ${batch} is larger than the ${data.train.count} training samples; use a smaller --batch`,
-    );
-  }
-  const plan = runSchedule(config, perEpoch);
-  const r = resolveGraph(graph);
-  const augment = { shape: data.train.shape, ...config.normalise, ...config.augment };
-
-  const loader = new TrainLoader(data.train, {
-    batch,
-    seed: config.seed,
-    ...(augments(augment) && { augment: config.augment }),
-    ...(o.thread !== undefined && { thread: o.thread }),
-  });
-  let session: TrainingSession | undefined;
-  let augmenter: Augmenter | undefined;
-  let metrics: number | undefined;
+  const run = await TrainingRun.start(o);
   try {
-    const weights = o.resume && new Map([...o.resume.tensors].map(([name, t]) => [name, t.data]));
-    session = await TrainingSession.create(
-      graph,
-      {
-        batch,
-        optimizer: config.optimizer,
-        labelSmoothing: config.labelSmoothing,
-        seed: config.seed,
-        ...(config.auxWeight !== null && { auxWeight: config.auxWeight }),
-        ...(o.probes && { probes: o.probes }),
-      },
-      { seed: config.seed, ...(weights && { weights }) },
-      o.session,
-    );
-    augmenter = await Augmenter.create(augment, 'train', o.session);
-    const trainer = session;
-    const shapes = new Map(trainer.graph.state.map((s) => [s.name, s.shape]));
+    return await run.toEnd();
+  } finally {
+    await run.close();
+  }
+}
 
-    let state: CheckpointState = o.resume?.state ?? {
+/** Where a run is: epochs and steps done, and the sums of the epoch in progress. */
+interface Position {
+  epoch: number;
+  step: number;
+  partial: EpochProgress;
+}
+
+/** What one run holds open (data loader, step session, augmentation, metrics) and where it is. */
+class TrainingRun {
+  private readonly files: { readonly metrics: string; readonly checkpoint: string };
+  private readonly plan: Schedule;
+  private readonly r: ResolvedGraph;
+  private readonly progress: Progress | undefined;
+  private readonly history: EpochRecord[];
+  private readonly at: Position;
+  /** The last checkpoint written (or resumed from): the last good one should training diverge. */
+  private state: CheckpointState;
+  /** When this session of the run started, and the seconds of the sessions before it. */
+  private readonly started = performance.now();
+  private readonly before: number;
+  /** The learning rate of the last step. */
+  private lr = 0;
+  /** Training time and images of the epoch in progress, for its images/s. */
+  private epochSeconds = 0;
+  private epochImages = 0;
+
+  private constructor(
+    private readonly o: TrainOptions,
+    private readonly backend: BackendName,
+    private readonly perEpoch: number,
+    private readonly loader: TrainLoader,
+    private readonly session: StepSession,
+    private readonly augmenter: Augmenter,
+    private readonly metrics: MetricsLog,
+    resumed: CheckpointState | undefined,
+  ) {
+    const { config } = o;
+    this.files = { metrics: join(o.out, FILES.metrics), checkpoint: join(o.out, FILES.checkpoint) };
+    this.plan = runSchedule(config, perEpoch);
+    this.r = resolveGraph(o.graph);
+    this.state = resumed ?? {
       config,
       epoch: 0,
       step: 0,
@@ -240,202 +158,231 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       elapsed: 0,
       metricsBytes: 0,
     };
-    if (o.resume) loader.restore(state.loader);
-    metrics = openSync(files.metrics, o.resume ? 'a' : 'w');
-    const fd = metrics;
-    // Lines written after the checkpoint (a run killed without one) would otherwise appear twice.
-    if (fstatSync(fd).size > state.metricsBytes) ftruncateSync(fd, state.metricsBytes);
-    const append = (record: StepRecord | EpochRecord) => writeSync(fd, `${JSON.stringify(record)}\n`);
-
-    const started = performance.now();
-    const before = state.elapsed;
-    const elapsed = () => before + (performance.now() - started) / 1000;
-    const save = (next: Omit<CheckpointState, 'config' | 'elapsed' | 'metricsBytes'>) => {
-      fsyncSync(fd);
-      state = { ...next, config, elapsed: elapsed(), metricsBytes: fstatSync(fd).size };
-      const tensors = [...trainer.snapshot()].map(
-        ([name, data]) => [name, { data, shape: shapes.get(name)! }] as const,
-      );
-      writeCheckpoint(files.checkpoint, state, tensors);
-    };
-    // A first checkpoint before any step: even a run that diverges at once leaves a good one.
-    if (!o.resume) save({ epoch: 0, step: 0, loader: loader.state(), partial: ZERO, history: [] });
-
-    const progress =
+    this.before = this.state.elapsed;
+    this.at = { epoch: this.state.epoch, step: this.state.step, partial: this.state.partial };
+    this.history = [...this.state.history];
+    this.progress =
       o.progress &&
-      new Progress(o.progress, {
-        epochs: config.epochs,
-        stepsPerEpoch: perEpoch,
-        batch,
-      });
-    let { epoch, step, partial } = state;
-    const history = [...state.history];
-    let lr = 0;
-    while (epoch < config.epochs) {
-      let trainSeconds = 0;
-      let trained = 0;
-      let reason: string | undefined;
-      for await (const b of loader.epoch()) {
-        const t = performance.now();
-        lr = learningRate(plan, step);
-        const images = await augmenter.run(b.images, batch, b.augment);
-        const result = await trainer.step(images, b.labels, lr, step + 1);
-        trainSeconds += (performance.now() - t) / 1000;
-        trained += batch;
-        if (!Number.isFinite(result.loss)) {
-          throw diverged(
-            `the loss became ${result.loss} at epoch ${epoch + 1}, step ${step + 1} (learning rate ${lr.toPrecision(3)})`,
-            files.checkpoint,
-            state,
-          );
-        }
-        step++;
-        partial = {
-          steps: partial.steps + 1,
-          loss: partial.loss + result.loss,
-          correct: partial.correct + result.correct,
-          seen: partial.seen + batch,
-        };
-        const record: StepRecord = {
-          kind: 'step',
-          epoch: epoch + 1,
-          step,
-          loss: result.loss,
-          accuracy: result.correct / batch,
-          lr,
-          time: elapsed(),
-        };
-        append(record);
-        o.observe?.(record, result.probes);
-        progress?.step({
-          epoch: epoch + 1,
-          index: b.index + 1,
-          loss: partial.loss / partial.steps,
-          accuracy: partial.correct / partial.seen,
-          lr,
-        });
-        // The epoch's last step goes on to the evaluation and the epoch's checkpoint instead.
-        reason = b.index + 1 < perEpoch ? o.stop?.() : undefined;
-        if (reason) {
-          save({ epoch, step, loader: b.resume, partial, history });
-          return {
-            status: 'stopped',
-            reason,
-            epoch,
-            step,
-            stepsPerEpoch: perEpoch,
-            time: state.elapsed,
-            history,
-            files,
-          };
-        }
-      }
+      new Progress(o.progress, { epochs: config.epochs, stepsPerEpoch: perEpoch, batch: config.batch });
+  }
 
-      progress?.evaluating(epoch + 1);
-      const test = await evaluate(
-        r,
-        modelWeights(r, trainer, config.seed),
-        data.test,
-        config.normalise,
-        batch,
-        o.session,
+  /** Open what the run needs; a checkpoint's loader state and metrics length are restored. */
+  static async start(o: TrainOptions): Promise<TrainingRun> {
+    const { config, data } = o;
+    const perEpoch = stepsPerEpoch(data.train.count, config.batch);
+    if (perEpoch < 1) {
+      throw new ConvlabError(
+        `--batch ${config.batch} is larger than the ${data.train.count} training samples; use a smaller --batch`,
       );
-      if (!Number.isFinite(test.loss)) {
-        throw diverged(
-          `the weights after epoch ${epoch + 1} give a test loss of ${test.loss}`,
-          files.checkpoint,
-          state,
-        );
-      }
-      epoch++;
-      const record: EpochRecord = {
-        kind: 'epoch',
-        epoch,
-        step,
-        loss: partial.loss / partial.steps,
-        accuracy: partial.correct / partial.seen,
-        lr,
-        time: elapsed(),
-        testLoss: test.loss,
-        testAccuracy: test.accuracy,
-        imagesPerSec: trained / trainSeconds,
-      };
-      append(record);
-      history.push(record);
-      partial = ZERO;
-      save({ epoch, step, loader: loader.state(), partial, history });
-      progress?.epoch({ ...record, time: state.elapsed });
-      reason = epoch < config.epochs ? o.stop?.() : undefined;
-      if (reason)
-        return {
-          status: 'stopped',
-          reason,
-          epoch,
-          step,
-          stepsPerEpoch: perEpoch,
-          time: state.elapsed,
-          history,
-          files,
-        };
     }
+    const augment = { shape: data.train.shape, ...config.normalise, ...config.augment };
+    const loader = new TrainLoader(data.train, {
+      batch: config.batch,
+      seed: config.seed,
+      ...(augments(augment) && { augment: config.augment }),
+      ...(o.thread !== undefined && { thread: o.thread }),
+    });
+    const backend = o.backend ?? onnxruntimeBackend;
+    let session: StepSession | undefined;
+    let augmenter: Augmenter | undefined;
+    try {
+      session = await backend.create(o.graph, stepOptions(o), initialState(o), o.session);
+      augmenter = await Augmenter.create(augment, 'train', o.session);
+      const resumed = o.resume?.state;
+      if (resumed) loader.restore(resumed.loader);
+      const metrics = MetricsLog.open(
+        join(o.out, FILES.metrics),
+        resumed !== undefined,
+        resumed?.metricsBytes ?? 0,
+      );
+      return new TrainingRun(o, backend.name, perEpoch, loader, session, augmenter, metrics, resumed);
+    } catch (e) {
+      await loader.close();
+      await augmenter?.release();
+      await session?.release();
+      throw e;
+    }
+  }
 
-    const final = modelWeights(r, trainer, config.seed);
-    const model = join(out, FILES.model);
-    const weightsFile = join(out, FILES.weights);
-    writeFileAtomic(model, inferenceModel(r, final, data, config));
-    writeFileAtomic(
-      weightsFile,
-      writeSafetensors(
-        [...tensorSpecs(r)].map(([name, { spec }]) => {
-          const data = final.get(name)!;
-          const shape = spec.shape;
-          return [
-            name,
-            data instanceof BigInt64Array
-              ? { dtype: 'int64', shape, data }
-              : { dtype: 'float32', shape, data },
-          ] as const;
-        }),
-      ),
-    );
-    return {
-      status: 'completed',
+  async close(): Promise<void> {
+    this.metrics.close();
+    await this.loader.close();
+    await this.augmenter.release();
+    await this.session.release();
+  }
+
+  /** Train the remaining epochs, or until asked to stop. */
+  async toEnd(): Promise<TrainResult> {
+    // A first checkpoint before any step: even a run that diverges at once leaves a good one.
+    if (!this.o.resume) this.save(this.loader.state());
+    while (this.at.epoch < this.o.config.epochs) {
+      const stopped = (await this.trainEpoch()) ?? (await this.endEpoch());
+      if (stopped) return stopped;
+    }
+    return this.complete();
+  }
+
+  /** Seconds over all sessions of the run. */
+  private elapsed(): number {
+    return this.before + (performance.now() - this.started) / 1000;
+  }
+
+  /** The rest of the epoch in progress; a result if asked to stop on the way. */
+  private async trainEpoch(): Promise<TrainResult | undefined> {
+    this.epochSeconds = 0;
+    this.epochImages = 0;
+    for await (const b of this.loader.epoch()) {
+      await this.step(b);
+      // The epoch's last step goes on to the evaluation and the epoch's checkpoint instead.
+      const reason = b.index + 1 < this.perEpoch ? this.o.stop?.() : undefined;
+      if (reason) {
+        this.save(b.resume);
+        return this.stopped(reason);
+      }
+    }
+    return undefined;
+  }
+
+  private async step(b: TrainBatch): Promise<void> {
+    const { batch } = this.o.config;
+    const at = this.at;
+    const t = performance.now();
+    this.lr = learningRate(this.plan, at.step);
+    const images = await this.augmenter.run(b.images, batch, b.augment);
+    const result = await this.session.step(images, b.labels, this.lr, at.step + 1);
+    this.epochSeconds += (performance.now() - t) / 1000;
+    this.epochImages += batch;
+    if (!Number.isFinite(result.loss)) {
+      throw diverged(
+        `the loss became ${result.loss} at epoch ${at.epoch + 1}, step ${at.step + 1} (learning rate ${this.lr.toPrecision(3)})`,
+        this.files.checkpoint,
+        this.state,
+      );
+    }
+    at.step++;
+    const p = at.partial;
+    at.partial = {
+      steps: p.steps + 1,
+      loss: p.loss + result.loss,
+      correct: p.correct + result.correct,
+      seen: p.seen + batch,
+    };
+    const record: StepRecord = {
+      kind: 'step',
+      epoch: at.epoch + 1,
+      step: at.step,
+      loss: result.loss,
+      accuracy: result.correct / batch,
+      lr: this.lr,
+      time: this.elapsed(),
+    };
+    this.metrics.append(record);
+    this.o.observe?.(record, result.probes);
+    this.progress?.step({
+      epoch: at.epoch + 1,
+      index: b.index + 1,
+      loss: at.partial.loss / at.partial.steps,
+      accuracy: at.partial.correct / at.partial.seen,
+      lr: this.lr,
+    });
+  }
+
+  /** The test-set evaluation, the epoch's record and checkpoint; a result if asked to stop after it. */
+  private async endEpoch(): Promise<TrainResult | undefined> {
+    const { config, data } = this.o;
+    const at = this.at;
+    this.progress?.evaluating(at.epoch + 1);
+    const weights = modelWeights(this.r, this.session, config.seed);
+    const test = await evaluate(this.r, weights, data.test, config.normalise, config.batch, this.o.session);
+    if (!Number.isFinite(test.loss)) {
+      throw diverged(
+        `the weights after epoch ${at.epoch + 1} give a test loss of ${test.loss}`,
+        this.files.checkpoint,
+        this.state,
+      );
+    }
+    at.epoch++;
+    const record: EpochRecord = {
+      kind: 'epoch',
+      epoch: at.epoch,
+      step: at.step,
+      loss: at.partial.loss / at.partial.steps,
+      accuracy: at.partial.correct / at.partial.seen,
+      lr: this.lr,
+      time: this.elapsed(),
+      testLoss: test.loss,
+      testAccuracy: test.accuracy,
+      imagesPerSec: this.epochImages / this.epochSeconds,
+    };
+    this.metrics.append(record);
+    this.history.push(record);
+    at.partial = ZERO;
+    this.save(this.loader.state());
+    this.progress?.epoch({ ...record, time: this.state.elapsed });
+    const reason = at.epoch < config.epochs ? this.o.stop?.() : undefined;
+    return reason ? this.stopped(reason) : undefined;
+  }
+
+  /** Write a checkpoint of where the run is, the data loader at `loader`. */
+  private save(loader: CheckpointState['loader']): void {
+    const metricsBytes = this.metrics.sync();
+    const { epoch, step, partial } = this.at;
+    this.state = {
+      config: this.o.config,
       epoch,
       step,
-      stepsPerEpoch: perEpoch,
-      time: elapsed(),
-      history,
-      files: { ...files, model, weights: weightsFile },
+      loader,
+      partial,
+      history: [...this.history],
+      elapsed: this.elapsed(),
+      metricsBytes,
     };
-  } finally {
-    if (metrics !== undefined) closeSync(metrics);
-    await loader.close();
-    await augmenter?.release();
-    await session?.release();
+    const shapes = new Map(this.session.state.map((s) => [s.name, s.shape]));
+    const tensors = [...this.session.snapshot()].map(
+      ([name, data]) => [name, { data, shape: shapes.get(name)! }] as const,
+    );
+    writeCheckpoint(this.files.checkpoint, this.state, tensors);
+  }
+
+  private stopped(reason: string): TrainResult {
+    return { ...this.result('stopped', this.state.elapsed), reason };
+  }
+
+  /** The trained model written beside the checkpoint. */
+  private complete(): TrainResult {
+    const { config, data, out } = this.o;
+    const weights = modelWeights(this.r, this.session, config.seed);
+    const written = writeTrainedModel(out, this.r, weights, data, config);
+    const result = this.result('completed', this.elapsed());
+    return { ...result, files: { ...result.files, ...written } };
+  }
+
+  private result(status: TrainResult['status'], time: number): TrainResult {
+    return {
+      status,
+      backend: this.backend,
+      epoch: this.at.epoch,
+      step: this.at.step,
+      stepsPerEpoch: this.perEpoch,
+      time,
+      history: this.history,
+      files: this.files,
+    };
   }
 }
 
-/**
- * The trained inference model (auxiliary heads dropped), its metadata carrying what a user needs
- * to feed it: the normalisation (inputs are (pixel / 255 - mean) / std per channel) and the class
- * names where the data has them.
- */
-function inferenceModel(
-  r: ResolvedGraph,
-  weights: ReadonlyMap<string, WeightData>,
-  data: Dataset,
-  config: TrainConfig,
-): Uint8Array {
-  const model = onnxModel(r, { mode: 'infer', weights });
-  return encodeModel({
-    ...model,
-    metadata: {
-      ...model.metadata,
-      mean: JSON.stringify(config.normalise.mean),
-      std: JSON.stringify(config.normalise.std),
-      ...(data.train.classNames && { classes: JSON.stringify(data.train.classNames) }),
-      trained_on: config.data,
-      epochs: String(config.epochs),
-    },
-  });
-}
+/** What the step session is compiled for. */
+const stepOptions = ({ config, probes }: TrainOptions) => ({
+  batch: config.batch,
+  optimizer: config.optimizer,
+  labelSmoothing: config.labelSmoothing,
+  seed: config.seed,
+  ...(config.auxWeight !== null && { auxWeight: config.auxWeight }),
+  ...(probes && { probes }),
+});
+
+/** A resumed run's weights come from its checkpoint; a fresh run's from the seeded initialisers. */
+const initialState = ({ config, resume }: TrainOptions) => {
+  const weights = resume && new Map([...resume.tensors].map(([name, t]) => [name, t.data]));
+  return { seed: config.seed, ...(weights && { weights }) };
+};

@@ -13,11 +13,18 @@ export interface ProgressSink {
   write(text: string): void;
 }
 
+/** What `streamSink` needs of a stream such as process.stderr. */
+export interface TextStream {
+  readonly isTTY?: boolean;
+  readonly columns?: number;
+  write(text: string): unknown;
+}
+
 /** A sink for a stream such as process.stderr. */
-export const streamSink = (stream: NodeJS.WriteStream): ProgressSink => ({
+export const streamSink = (stream: TextStream): ProgressSink => ({
   tty: stream.isTTY === true,
   // A pseudo-terminal without a size reports 0 columns.
-  ...(stream.columns > 0 && { columns: stream.columns }),
+  ...(stream.columns !== undefined && stream.columns > 0 && { columns: stream.columns }),
   write: (text) => {
     stream.write(text);
   },

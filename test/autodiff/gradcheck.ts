@@ -1,8 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import { trainingGraph } from '../../src/autodiff/training_graph.js';
 import type { Graph } from '../../src/ir/graph.js';
+import { initTensor, Rng } from '../../src/ir/init.js';
+import type { OnnxTarget } from '../../src/ir/op.js';
 import { numel } from '../../src/ir/shape.js';
-import { initTensor, Rng } from '../../src/runtime/init.js';
 
 /**
  * Gradients from the compiled training graph, read back through plain SGD (lr 1, no momentum, no
@@ -11,13 +12,13 @@ import { initTensor, Rng } from '../../src/runtime/init.js';
  */
 export async function gradientCheck(
   graph: Graph,
-  options: { batch?: number; seed?: number; samples?: number; inputScale?: number; nchwcBlock?: number } = {},
+  options: { batch?: number; seed?: number; samples?: number; inputScale?: number; target?: OnnxTarget } = {},
 ) {
   const batch = options.batch ?? 2;
   const tg = trainingGraph(graph, {
     batch,
     optimizer: { kind: 'sgd', momentum: 0, nesterov: false, weightDecay: 0 },
-    ...(options.nchwcBlock && { nchwcBlock: options.nchwcBlock }),
+    ...(options.target && { target: options.target }),
   });
   const session = await ort.InferenceSession.create(tg.model, {
     graphOptimizationLevel: 'disabled',

@@ -25,7 +25,7 @@ import {
   slice,
   softmax,
 } from '../../src/ops/index.js';
-import { nchwcBlockSize } from '../../src/runtime/nchwc.js';
+import { nchwcBlockSize, nchwcTarget } from '../../src/runtime/nchwc.js';
 import { gradientCheck } from './gradcheck.js';
 
 /** A conv with parameters before the op (so dX is checked through its weights), a linear head after. */
@@ -170,10 +170,10 @@ describe("convolutions through onnxruntime's NCHWc kernels (weights as graph inp
     const model = trainingGraph(graph, {
       batch: 2,
       optimizer: { kind: 'sgd', momentum: 0, nesterov: false, weightDecay: 0 },
-      nchwcBlock: block,
+      target: nchwcTarget(block),
     }).model;
     expect(Buffer.from(model).includes('ReorderInput')).toBe(true);
-    const report = await gradientCheck(graph, { nchwcBlock: block });
+    const report = await gradientCheck(graph, { target: nchwcTarget(block) });
     for (const r of report) expect(r.worst, r.name).toBeLessThan(2e-2);
     const checked = report.reduce((s, r) => s + r.checked, 0);
     const sampled = report.reduce((s, r) => s + r.sampled, 0);

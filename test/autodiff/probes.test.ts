@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { ConvlabError } from '../../src/ir/errors.js';
+import { initialWeights } from '../../src/ir/init.js';
 import { resolveGraph } from '../../src/ir/resolve.js';
 import { onnxModel } from '../../src/onnx/export.js';
 import { encodeModel } from '../../src/onnx/proto.js';
@@ -10,7 +11,6 @@ import { conv2d } from '../../src/ops/conv2d.js';
 import { flatten } from '../../src/ops/flatten.js';
 import { linear } from '../../src/ops/linear.js';
 import { relu } from '../../src/ops/relu.js';
-import { initialWeights } from '../../src/runtime/init.js';
 import { openSession, runBatch } from '../../src/runtime/session.js';
 import { TrainingSession } from '../../src/train/step.js';
 

@@ -3,7 +3,7 @@ import { Augmenter, type AugmentOptions, augmentGraph, channelStats } from '../.
 import { imageSet } from '../../src/data/dataset.js';
 import { type AugmentParams, drawAugment, TrainLoader } from '../../src/data/loader.js';
 import { synthetic } from '../../src/data/synthetic.js';
-import { Rng } from '../../src/runtime/random.js';
+import { Rng } from '../../src/ir/random.js';
 
 /** torchvision's RandomCrop(padding=pad, fill=0) -> RandomHorizontalFlip -> ToTensor -> Normalize, pixel by pixel. */
 function reference(images: Uint8Array, batch: number, o: AugmentOptions, p?: AugmentParams): Float32Array {

@@ -7,7 +7,7 @@ import {
   type TrainBatch,
   TrainLoader,
 } from '../../src/data/loader.js';
-import { Rng } from '../../src/runtime/random.js';
+import { Rng } from '../../src/ir/random.js';
 import { expectUserError } from './helpers.js';
 
 /** Sample i's pixels are all i (mod 256) and its label is i mod 7: a batch tells which samples it holds. */

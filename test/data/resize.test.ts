@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { imageSet } from '../../src/data/dataset.js';
 import { resizeImages } from '../../src/data/resize.js';
 import { ConvlabError } from '../../src/ir/errors.js';
-import { Rng } from '../../src/runtime/random.js';
+import { Rng } from '../../src/ir/random.js';
 
 const set = (images: Uint8Array, shape: [number, number, number], count: number) =>
   imageSet({

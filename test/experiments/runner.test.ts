@@ -6,6 +6,7 @@ import { synthetic } from '../../src/data/synthetic.js';
 import type { Experiment, HalfBudget, SeedContext } from '../../src/experiments/experiment.js';
 import { type RunOptions, runExperiment } from '../../src/experiments/runner.js';
 import { Stopped } from '../../src/experiments/training.js';
+import { onnxruntimeBackend } from '../../src/train/step.js';
 
 const root = mkdtempSync(join(tmpdir(), 'convlab-runner-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -57,7 +58,7 @@ const options = (out: string, seeds = [0, 1, 2]): RunOptions => ({
   source: 'synthetic',
   budget: 'quick',
   seeds,
-  backend: 'onnxruntime',
+  backend: onnxruntimeBackend,
   log: () => {},
   stop: () => undefined,
 });

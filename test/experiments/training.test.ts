@@ -11,6 +11,7 @@ import { flatten } from '../../src/ops/flatten.js';
 import { linear } from '../../src/ops/linear.js';
 import { relu } from '../../src/ops/relu.js';
 import { learningRate, schedule } from '../../src/train/schedule.js';
+import { onnxruntimeBackend } from '../../src/train/step.js';
 
 const root = mkdtempSync(join(tmpdir(), 'convlab-training-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -33,7 +34,7 @@ const context = async (
   seed: 3,
   work,
   log: () => {},
-  backend: 'onnxruntime',
+  backend: onnxruntimeBackend,
   stop,
 });
 

@@ -1,5 +1,5 @@
-/** Display formatting; the number formats are the CLI's own (src/cli/format.ts). */
-import { bytes, metric, thousands } from '../../src/cli/format.js';
+/** Display formatting; the number formats are the CLI's own (src/analysis/format.ts). */
+import { bytes, metric, thousands } from '../../src/analysis/format.js';
 import type { Pair, Shape } from '../../src/ir/shape.js';
 
 export { bytes, metric, thousands };

@@ -1,7 +1,7 @@
+import { emit, ints, mul, padZeros, scalar, slice } from '../../onnx/emit.js';
 import { adaptiveBins } from '../../ops/adaptive.js';
 import { AdaptiveAvgPool2d } from '../../ops/adaptive_avgpool2d.js';
 import { registerGradient } from '../gradient.js';
-import { ints, mul, one, padZeros, scalar, slice } from '../onnx_ops.js';
 import { averagePoolBackward } from './pooling.js';
 
 /**
@@ -14,7 +14,7 @@ registerGradient({
     const [n, c, h, wd] = x as [number, number, number, number];
     const [oh, ow] = a.output;
     if (oh === 1 && ow === 1) {
-      return { inputs: [one(w, 'Expand', [mul(w, dy, scalar(w, 1 / (h * wd))), ints(w, [n, c, h, wd])])] };
+      return { inputs: [emit(w, 'Expand', [mul(w, dy, scalar(w, 1 / (h * wd))), ints(w, [n, c, h, wd])])] };
     }
     if (h % oh === 0 && wd % ow === 0) {
       const k = [h / oh, wd / ow] as const;
@@ -28,10 +28,10 @@ registerGradient({
           slice(w, dy, [2, 3], [i, j], [i + 1, j + 1]),
           scalar(w, 1 / ((h1 - h0) * (w1 - w0))),
         );
-        const spread = one(w, 'Expand', [share, ints(w, [n, c, h1 - h0, w1 - w0])]);
+        const spread = emit(w, 'Expand', [share, ints(w, [n, c, h1 - h0, w1 - w0])]);
         parts.push(padZeros(w, spread, [0, 0, h0, w0], [0, 0, h - h1, wd - w1]));
       });
     });
-    return { inputs: [one(w, 'Sum', parts)] };
+    return { inputs: [emit(w, 'Sum', parts)] };
   },
 });

@@ -1,6 +1,6 @@
 import { Add } from '../../ops/add.js';
 import { registerGradient } from '../gradient.js';
-import { unbroadcast } from '../onnx_ops.js';
+import { unbroadcast } from './shapes.js';
 
 /** dY flows to both operands unchanged, summed over any axis an operand was broadcast along. */
 registerGradient({

@@ -1,6 +1,6 @@
+import { mul, reduceSum, reshape, scalar, sub } from '../../onnx/emit.js';
 import { BatchNorm2d } from '../../ops/batchnorm2d.js';
 import { registerGradient } from '../gradient.js';
-import { mul, reduceSum, reshape, scalar, sub } from '../onnx_ops.js';
 
 /**
  * Batch norm backward in training mode, from the saved input, batch mean and inverse std
@@ -13,9 +13,9 @@ registerGradient({
   backward({ inputs: [xShape], saved, dy }, w) {
     const [n, c, h, wd] = xShape as [number, number, number, number];
     const perChannel = (t: string) => reshape(w, t, [1, c, 1, 1]);
-    const mean = perChannel(saved.extra('save_mean'));
-    const invstd = perChannel(saved.extra('save_invstd'));
-    const xHat = mul(w, sub(w, saved.inputs[0]!, mean), invstd);
+    const mean = perChannel(saved.save_mean);
+    const invstd = perChannel(saved.save_invstd);
+    const xHat = mul(w, sub(w, saved.input0, mean), invstd);
     const dbeta = reduceSum(w, dy, [0, 2, 3], false);
     const dgamma = reduceSum(w, mul(w, dy, xHat), [0, 2, 3], false);
     const inverseCount = scalar(w, 1 / (n * h * wd));

@@ -1,6 +1,6 @@
+import { reshape, transpose } from '../../onnx/emit.js';
 import { ChannelShuffle } from '../../ops/channel_shuffle.js';
 import { registerGradient } from '../gradient.js';
-import { reshape, transpose } from '../onnx_ops.js';
 
 /** A permutation's gradient is its inverse: the shuffle with C/groups groups. */
 registerGradient({

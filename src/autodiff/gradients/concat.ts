@@ -1,6 +1,6 @@
+import { ints } from '../../onnx/emit.js';
 import { Concat } from '../../ops/concat.js';
 import { registerGradient } from '../gradient.js';
-import { ints } from '../onnx_ops.js';
 
 /** The gradient of a concatenation is a split of dY into the inputs' sizes. */
 registerGradient({

@@ -1,7 +1,8 @@
 import type { OnnxWriter } from '../../ir/op.js';
+import { emit, ints, padZeros, reduceSum, reshape, transpose } from '../../onnx/emit.js';
 import { Conv2d, convolution } from '../../ops/conv2d.js';
 import { registerGradient } from '../gradient.js';
-import { ints, one, padZeros, reduceSum, reshape, transpose, transposedFit } from '../onnx_ops.js';
+import { transposedFit } from './shapes.js';
 
 type ConvAttrs = Parameters<typeof Conv2d.inferShape>[1];
 
@@ -26,7 +27,7 @@ function flippedTransposed(
     kw,
   ]);
   const big = 2 ** 31;
-  return one(w, 'Slice', [
+  return emit(w, 'Slice', [
     swapped,
     ints(w, [-1, -1]),
     ints(w, [-big, -big]),
@@ -54,8 +55,11 @@ function inputGradient(
   const reach = [a.dilation[0] * (a.kernel[0] - 1), a.dilation[1] * (a.kernel[1] - 1)] as const;
   const pads = [reach[0] - pt, reach[1] - pl, reach[0] - pb, reach[1] - pr];
   if (a.stride[0] === 1 && a.stride[1] === 1 && pads.every((p) => p >= 0)) {
-    return convolution(w, dy, flippedTransposed(w, w.param('weight'), o, c / g, g, a), undefined, {
+    return convolution(w, {
       ...a,
+      x: dy,
+      weight: flippedTransposed(w, w.param('weight'), o, c / g, g, a),
+      bias: undefined,
       channels: o,
       out: c,
       stride: [1, 1],
@@ -64,7 +68,7 @@ function inputGradient(
   }
   const fitH = transposedFit(h, ho, a.stride[0], reach[0] + 1, pt);
   const fitW = transposedFit(wd, wo, a.stride[1], reach[1] + 1, pl);
-  return one(w, 'ConvTranspose', [dy, w.param('weight')], {
+  return emit(w, 'ConvTranspose', [dy, w.param('weight')], {
     strides: { ints: a.stride },
     dilations: { ints: a.dilation },
     group: { i: g },
@@ -127,7 +131,7 @@ function unfoldedWeightGradient(w: OnnxWriter, { x, dy, xs, ys, a }: WeightGradi
   // Kernel t of channel k picks tap t: the output's channel k x taps + t is that tap's window.
   const oneHot = new Array<number>(c * taps * taps).fill(0);
   for (let k = 0; k < c * taps; k++) oneHot[k * taps + (k % taps)] = 1;
-  const unfolded = one(w, 'Conv', [x, w.constant(oneHot, [c * taps, 1, kh, kw], 'float32')], {
+  const unfolded = emit(w, 'Conv', [x, w.constant(oneHot, [c * taps, 1, kh, kw], 'float32')], {
     group: { i: c },
     kernel_shape: { ints: a.kernel },
     strides: { ints: a.stride },
@@ -136,7 +140,7 @@ function unfoldedWeightGradient(w: OnnxWriter, { x, dy, xs, ys, a }: WeightGradi
   });
   // [N, g, O/g, P] x [N, g, P, C/g x taps] -> [N, g, O/g, C/g x taps], summed over N.
   const columns = transpose(w, reshape(w, unfolded, [n, g, cg * taps, positions]), [0, 1, 3, 2]);
-  const product = one(w, 'MatMul', [reshape(w, dy, [n, g, og, positions]), columns]);
+  const product = emit(w, 'MatMul', [reshape(w, dy, [n, g, og, positions]), columns]);
   return reshape(w, reduceSum(w, product, [0], false), [o, cg, kh, kw]);
 }
 
@@ -159,7 +163,7 @@ function perTapWeightGradient(w: OnnxWriter, { x, dy, xs, ys, a }: WeightGradien
     : transpose(w, reshape(w, dy, [n, g, og, positions]), [0, 1, 3, 2]);
   const tap = (i: number, j: number) => {
     const [r, s] = [i * a.dilation[0], j * a.dilation[1]];
-    const window = one(w, 'Slice', [
+    const window = emit(w, 'Slice', [
       source,
       ints(w, [r, s]),
       ints(w, [r + a.stride[0] * (ho - 1) + 1, s + a.stride[1] * (wo - 1) + 1]),
@@ -169,11 +173,11 @@ function perTapWeightGradient(w: OnnxWriter, { x, dy, xs, ys, a }: WeightGradien
     const rows = folded
       ? reshape(w, window, [g, cg, n * positions])
       : reshape(w, window, [n, g, cg, positions]);
-    const product = one(w, 'MatMul', [rows, dyRows]);
-    return one(w, 'Unsqueeze', [product, ints(w, [folded ? 3 : 4])]);
+    const product = emit(w, 'MatMul', [rows, dyRows]);
+    return emit(w, 'Unsqueeze', [product, ints(w, [folded ? 3 : 4])]);
   };
   const products = Array.from({ length: taps }, (_, t) => tap(Math.floor(t / kw), t % kw));
-  let stacked = taps === 1 ? products[0]! : one(w, 'Concat', products, { axis: { i: folded ? 3 : 4 } });
+  let stacked = taps === 1 ? products[0]! : emit(w, 'Concat', products, { axis: { i: folded ? 3 : 4 } });
   if (!folded) stacked = reduceSum(w, stacked, [0], false);
   // [g, C/g, O/g, taps] -> [O, C/g, kh, kw]
   return reshape(w, transpose(w, stacked, [0, 2, 1, 3]), [o, cg, kh, kw]);
@@ -185,7 +189,7 @@ registerGradient({
   backward: ({ attrs: a, inputs: [x], output, saved, dy }, w) => ({
     inputs: [inputGradient(w, dy, x!, output, a)],
     params: {
-      weight: weightGradient(w, { x: saved.inputs[0]!, dy, xs: x!, ys: output, a }),
+      weight: weightGradient(w, { x: saved.input0, dy, xs: x!, ys: output, a }),
       ...(a.bias ? { bias: reduceSum(w, dy, [0, 2, 3], false) } : {}),
     },
   }),

@@ -1,6 +1,6 @@
+import { reshape } from '../../onnx/emit.js';
 import { Flatten } from '../../ops/flatten.js';
 import { registerGradient } from '../gradient.js';
-import { reshape } from '../onnx_ops.js';
 
 /** A view: the gradient is dY reshaped back. */
 registerGradient({

@@ -1,6 +1,6 @@
+import { div, mul, reduceSum, reshape, sub } from '../../onnx/emit.js';
 import { L2Norm } from '../../ops/l2norm.js';
 import { registerGradient } from '../gradient.js';
-import { div, mul, reduceSum, reshape, sub } from '../onnx_ops.js';
 
 /**
  * y = x / n with n = sqrt(sum_c x^2 + eps): dX = (g - y * sum_c(g * y)) / n, where g is dY (times
@@ -9,8 +9,8 @@ import { div, mul, reduceSum, reshape, sub } from '../onnx_ops.js';
 registerGradient({
   op: L2Norm,
   backward({ attrs: a, inputs: [xShape], saved, dy }, w) {
-    const norm = saved.extra('norm');
-    const y = div(w, saved.inputs[0]!, norm);
+    const norm = saved.norm;
+    const y = div(w, saved.input0, norm);
     const c = xShape![1]!;
     const g = a.scale ? mul(w, dy, reshape(w, w.param('weight'), [1, c, 1, 1])) : dy;
     const dx = div(w, sub(w, g, mul(w, y, reduceSum(w, mul(w, g, y), [1], true))), norm);

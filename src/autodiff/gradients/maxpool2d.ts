@@ -1,7 +1,7 @@
 import { numel } from '../../ir/shape.js';
+import { emit, ints, reshape } from '../../onnx/emit.js';
 import { MaxPool2d } from '../../ops/maxpool2d.js';
 import { registerGradient } from '../gradient.js';
-import { ints, one, reshape } from '../onnx_ops.js';
 
 /**
  * dX = ScatterElements(zeros, indices, dY, reduction 'add') over the flattened input: the forward's
@@ -10,16 +10,11 @@ import { ints, one, reshape } from '../onnx_ops.js';
 registerGradient({
   op: MaxPool2d,
   backward({ inputs: [xShape], saved, dy }, w) {
-    const zeros = one(w, 'ConstantOfShape', [ints(w, [numel(xShape!)])]);
-    const flat = one(
-      w,
-      'ScatterElements',
-      [zeros, reshape(w, saved.extra('indices'), [-1]), reshape(w, dy, [-1])],
-      {
-        axis: { i: 0 },
-        reduction: { s: 'add' },
-      },
-    );
+    const zeros = emit(w, 'ConstantOfShape', [ints(w, [numel(xShape!)])]);
+    const flat = emit(w, 'ScatterElements', [zeros, reshape(w, saved.indices, [-1]), reshape(w, dy, [-1])], {
+      axis: { i: 0 },
+      reduction: { s: 'add' },
+    });
     return { inputs: [reshape(w, flat, [...xShape!])] };
   },
 });

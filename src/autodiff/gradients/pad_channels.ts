@@ -1,6 +1,6 @@
+import { slice } from '../../onnx/emit.js';
 import { PadChannels } from '../../ops/pad_channels.js';
 import { registerGradient } from '../gradient.js';
-import { slice } from '../onnx_ops.js';
 
 /** Zero channels receive nothing: the gradient is dY's slice of the original channels. */
 registerGradient({

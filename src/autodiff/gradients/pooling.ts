@@ -1,6 +1,7 @@
 import type { OnnxWriter } from '../../ir/op.js';
 import type { Padding4, Pair, Shape } from '../../ir/shape.js';
-import { mul, one, transposedFit } from '../onnx_ops.js';
+import { emit, mul } from '../../onnx/emit.js';
+import { transposedFit } from './shapes.js';
 
 /**
  * PyTorch's average-pooling divisor for each output position along one axis: the window clipped
@@ -53,7 +54,7 @@ export function averagePoolBackward(
   );
   const fitH = transposedFit(h, ho, stride[0], kernel[0], pt);
   const fitW = transposedFit(wd, wo, stride[1], kernel[1], pl);
-  return one(w, 'ConvTranspose', [mul(w, dy, inverse), ones], {
+  return emit(w, 'ConvTranspose', [mul(w, dy, inverse), ones], {
     strides: { ints: stride },
     group: { i: c },
     pads: { ints: [pt, pl, fitH.padEnd, fitW.padEnd] },

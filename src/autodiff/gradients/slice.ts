@@ -1,6 +1,6 @@
+import { padZeros } from '../../onnx/emit.js';
 import { Slice } from '../../ops/slice.js';
 import { registerGradient } from '../gradient.js';
-import { padZeros } from '../onnx_ops.js';
 
 /** dY padded with zeros back to the input's extent on the sliced axis. */
 registerGradient({

@@ -102,7 +102,7 @@ function shufflePermutation(channels: number, groups: number): number[] {
   let fresh = 0;
   const writer: OnnxWriter = {
     mode: 'infer',
-    nchwcBlock: 0,
+    target: {},
     constant(v) {
       const name = `c${fresh++}`;
       values.set(name, { shape: [v.length], data: [...v] });

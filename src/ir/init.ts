@@ -1,8 +1,8 @@
-import { ConvlabError } from '../ir/errors.js';
-import type { Init, TensorSpec } from '../ir/op.js';
-import type { ResolvedGraph } from '../ir/resolve.js';
-import { formatShape, numel } from '../ir/shape.js';
+import { ConvlabError } from './errors.js';
+import type { Init, TensorSpec } from './op.js';
 import { Rng } from './random.js';
+import type { ResolvedGraph } from './resolve.js';
+import { formatShape, numel } from './shape.js';
 
 export { Rng } from './random.js';
 
@@ -13,7 +13,7 @@ export type WeightData = Float32Array | BigInt64Array;
  * Seeded initialisation of every parameter and buffer by its `Init` kind, mirroring torch.nn.init
  * distribution for distribution (not bit for bit: PyTorch's generator is another one).
  *
- * Each tensor draws from its own stream of src/runtime/random.ts, keyed by the seed and the
+ * Each tensor draws from its own stream of src/ir/random.ts, keyed by the seed and the
  * tensor's full name, so a tensor's values do not change when layers are added before it or when
  * only part of a graph is exported.
  */

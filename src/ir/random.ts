@@ -1,4 +1,4 @@
-import { ConvlabError } from '../ir/errors.js';
+import { ConvlabError } from './errors.js';
 
 /**
  * convlab's one random generator: xoshiro128** (Blackman and Vigna, 2018), 128 bits of state held
