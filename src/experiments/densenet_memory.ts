@@ -165,6 +165,7 @@ async function measureRow(ctx: SeedContext, net: Net, batch: number, batchFile: 
       steps: b.steps,
       seed: ctx.seed,
       allocator,
+      backend: ctx.backend.name,
       // The family's shallowest net pages in the same kernels as its deeper ones, in less time.
       warmUp: NETS.find((n) => n.family === net.family && b.models.includes(n.model))!.model,
       ...(ctx.session?.threads !== undefined && { threads: ctx.session.threads }),
@@ -176,7 +177,9 @@ async function measureRow(ctx: SeedContext, net: Net, batch: number, batchFile: 
     return m;
   };
   const measured = await peak('system');
-  const arena = b.arena && ctx.scale === 'full' ? await peak('arena') : undefined;
+  // onnxruntime's defaults, as `convlab train` holds them (the native backend has no such choice).
+  const arena =
+    b.arena && ctx.scale === 'full' && ctx.backend.name === 'onnxruntime' ? await peak('arena') : undefined;
   return {
     ...net,
     params: summariseGraph(graph).totals.params,
@@ -326,22 +329,30 @@ function figures(input: ReportInput<MemoryMeasurement>): Figure[] {
   ];
 }
 
+/** The bytes a backend planned for a row's step (the native backend's arenas), if it plans them. */
+const plannedBytes = (r: MemoryRow) =>
+  r.measured.planned ? Object.values(r.measured.planned).reduce((a, x) => a + x, 0) : undefined;
+
 function peakTable(input: ReportInput<MemoryMeasurement>): string {
   const m0 = input.full[0]!.measurement;
   const mibSpread = (values: number[]) => spread(values, (x) => (x / MIB).toFixed(1));
-  const [measured, arena, steps] = [
+  const [measured, arena, held, steps] = [
     perModel(input, measuredPeak),
     perModel(input, (r) => r.arena?.peak),
+    perModel(input, (r) => r.measured.held),
     perModel(input, (r) => Math.min(...r.measured.stepSeconds)),
   ];
+  const planned = m0.rows.some((r) => plannedBytes(r) !== undefined);
   return markdownTable(
     [
       'model',
       'depth',
       'params',
       'estimated peak',
+      ...(planned ? ['planned by the backend'] : []),
       'measured peak (MiB)',
       'estimate error',
+      'session held at the peak (MiB)',
       'measured, onnxruntime defaults (MiB)',
       'step time',
     ],
@@ -350,8 +361,10 @@ function peakTable(input: ReportInput<MemoryMeasurement>): string {
       r.depth,
       r.params.toLocaleString('en-US'),
       mib(r.estimate.peak),
+      ...(planned ? [mib(plannedBytes(r) ?? Number.NaN)] : []),
       mibSpread(measured[i]!),
       signedPercent(relativeError(r.estimate.peak, mean(measured[i]!))),
+      mibSpread(held[i]!),
       arena[i]!.some(Number.isFinite) ? mibSpread(arena[i]!) : 'not measured',
       `${Math.min(...steps[i]!).toFixed(1)} s`,
     ]),
@@ -439,7 +452,9 @@ function results(input: ReportInput<MemoryMeasurement>): string {
     'The estimate error is (estimated - measured) / measured, against the mean measurement: negative where convlab estimates too little. ' +
       "The estimate models eager, PyTorch-style execution: each op's saved tensors, its output gradient and its input gradient. " +
       'onnxruntime runs the step graph in an order of its own, and its backward ops take workspace the estimate leaves out ' +
-      "(for instance the transposed copy of a convolution's input that convlab's weight gradient may take); the measurement includes both.",
+      "(for instance the transposed copy of a convolution's input that convlab's weight gradient may take); the measurement includes both. " +
+      "'Session held at the peak' is everything the open session held above the process's baseline at the step's peak: the peak plus the session's own structures (graph, kernels, plans). " +
+      'A backend that plans its memory (the native oneDNN backend places every buffer once, in arenas, by liveness) reports the bytes it planned; that column appears where it did.',
     '',
     growthTable(input),
     '',
