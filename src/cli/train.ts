@@ -98,7 +98,7 @@ function parseGiven(values: Values): TrainOverrides {
   return g;
 }
 
-const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
+export const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
 
 /**
  * A stop flag raised by SIGINT/SIGTERM: the loop checkpoints after the current step. A second signal
@@ -106,7 +106,10 @@ const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
  * signals the whole foreground process group, and a wrapper such as npx or tsx also forwards it to
  * this process; while onnxruntime runs a step, both wait and arrive together.
  */
-function catchSignals(note: (text: string) => void): { stop: () => string | undefined; release: () => void } {
+export function catchSignals(note: (text: string) => void): {
+  stop: () => string | undefined;
+  release: () => void;
+} {
   let caught: { signal: keyof typeof SIGNALS; at: number } | undefined;
   const handlers = Object.keys(SIGNALS).map((name) => {
     const signal = name as keyof typeof SIGNALS;

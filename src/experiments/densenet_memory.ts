@@ -5,14 +5,18 @@ import { summariseGraph } from '../analysis/summary.js';
 import { sampleSize } from '../data/dataset.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { buildModel } from '../zoo/index.js';
-import type { Budget, ExperimentContext, Outcome, Verdict } from './experiment.js';
+import type { Budget, Experiment, Figure, ReportInput, SeedContext } from './experiment.js';
+import { meanWithInterval } from './figures.js';
+import type { Effects, Rule } from './judge.js';
 import { type Allocator, measureInFreshProcess, type PeakMeasurement, writeBatch } from './measure_memory.js';
 import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
-import { markdownTable, percent } from './report.js';
-import { subset, trainRun } from './training.js';
+import { factorSpread, markdownTable, percent, spread } from './report.js';
+import { mean } from './stats.js';
+import { Stopped, subset, trainRun } from './training.js';
 
 type Family = 'DenseNet-BC' | 'ResNet';
+const FAMILIES: readonly Family[] = ['DenseNet-BC', 'ResNet'];
 
 interface Net {
   readonly model: string;
@@ -39,31 +43,30 @@ const NETS: readonly Net[] = [
   },
 ];
 
-const BUDGETS: Record<
-  Budget,
-  {
-    /** Models whose memory is measured and estimated. */
-    readonly models: readonly string[];
-    /** The batch of the memory measurements and estimates. */
-    readonly batch: number;
-    /** Training steps per measurement. */
-    readonly steps: number;
-    /** Measure under onnxruntime's default arena as well (what `convlab train` holds). */
-    readonly arena: boolean;
-    /** Models trained briefly for their test accuracy, on the same subset for the same epochs. */
-    readonly trained: readonly string[];
-    readonly train: number;
-    readonly test: number;
-    readonly epochs: number;
-    readonly trainBatch: number;
-  }
-> = {
+interface MemoryBudget {
+  /** Models whose memory is measured and estimated. */
+  readonly models: readonly string[];
+  /** The batch of the memory measurements and estimates; the half budget measures at half of it. */
+  readonly batch: number;
+  /** Training steps per measurement. */
+  readonly steps: number;
+  /** Measure under onnxruntime's default arena as well (what `convlab train` holds). */
+  readonly arena: boolean;
+  /** Models trained briefly for their test accuracy, on the same subset for the same epochs. */
+  readonly trained: readonly string[];
+  readonly train: number;
+  readonly test: number;
+  readonly epochs: number;
+  readonly trainBatch: number;
+}
+
+const BUDGETS: Record<Budget, MemoryBudget> = {
   quick: {
     models: ['resnet20', 'densenet_bc_40_k12'],
     batch: 16,
     steps: 1,
     arena: false,
-    trained: ['resnet20', 'densenet_bc_40_k12'],
+    trained: ['resnet20'],
     train: 64,
     test: 64,
     epochs: 1,
@@ -124,58 +127,47 @@ const MIB = 2 ** 20;
 const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 const signedPercent = (x: number) => `${x >= 0 ? '+' : ''}${percent(x, 1)}`;
 
-interface Row extends Net {
+/** One model measured in one repeat. */
+export interface MemoryRow extends Net {
   readonly params: number;
   readonly estimate: MemoryBytes;
+  /** The peak of the backend that trains (onnxruntime with its arena off, see measure_memory.ts). */
   readonly measured: PeakMeasurement;
+  /** The same with onnxruntime's defaults, as `convlab train` runs it. */
   readonly arena?: PeakMeasurement;
-  readonly error: number;
   readonly testAccuracy?: number;
   readonly trainSeconds?: number;
 }
 
-/** How much more onnxruntime's default allocator held than the live peak, after each step. */
-function arenaNote(rows: readonly Row[]): string[] {
-  const withArena = rows.filter((r) => r.arena);
-  if (withArena.length === 0) return [];
-  const steps = withArena[0]!.arena!.peakAfterStep.length;
-  const ratios = Array.from({ length: steps }, (_, i) =>
-    withArena.map((r) => r.arena!.peakAfterStep[i]! / r.measured.peak),
-  );
-  const span = (xs: readonly number[]) => `${Math.min(...xs).toFixed(2)}x to ${Math.max(...xs).toFixed(2)}x`;
-  return [
-    `With onnxruntime's defaults, as \`convlab train\` runs it, the resident peak was ${ratios.map((xs, i) => `${span(xs)} the live peak after step ${i + 1}`).join(', and ')} ` +
-      "(onnxruntime plans its memory pattern in the first run and allocates the pattern's block from the second, while the arena keeps the first run's chunks).",
-    '',
-  ];
+export interface MemoryMeasurement {
+  readonly batch: number;
+  readonly input: readonly [number, number, number];
+  readonly classes: number;
+  readonly backend: string;
+  readonly rows: readonly MemoryRow[];
 }
 
-async function run(ctx: ExperimentContext): Promise<Outcome> {
+/** One model's estimate and measured peaks, each measurement in a fresh process. */
+async function measureRow(ctx: SeedContext, net: Net, batch: number, batchFile: string): Promise<MemoryRow> {
   const b = BUDGETS[ctx.budget];
-  const nets = NETS.filter((n) => b.models.includes(n.model));
   const [c, h, w] = ctx.data.train.shape;
   const input = [c, h, w] as const;
   const classes = ctx.data.train.classes;
-  mkdirSync(ctx.scratch, { recursive: true });
-  const batchFile = join(ctx.scratch, 'batch.bin');
-  writeBatch(
-    batchFile,
-    ctx.data.train.images.subarray(0, b.batch * sampleSize(ctx.data.train)),
-    ctx.data.train.labels.subarray(0, b.batch),
-  );
-
-  const measure = async (net: Net, allocator: Allocator) => {
-    ctx.log(`measuring ${net.model}, batch ${b.batch}, ${allocator} allocator`);
+  const graph = buildModel(net.model, { input, classes });
+  const peak = async (allocator: Allocator) => {
+    if (ctx.stop()) throw new Stopped(ctx.stop()!);
+    ctx.log(`measuring ${net.model}, batch ${batch}, ${allocator} allocator, seed ${ctx.seed}`);
     const m = await measureInFreshProcess({
       model: net.model,
       input,
       classes,
-      batch: b.batch,
+      batch,
       steps: b.steps,
       seed: ctx.seed,
       allocator,
+      backend: ctx.backend.name,
       // The family's shallowest net pages in the same kernels as its deeper ones, in less time.
-      warmUp: nets.find((n) => n.family === net.family)!.model,
+      warmUp: NETS.find((n) => n.family === net.family && b.models.includes(n.model))!.model,
       ...(ctx.session?.threads !== undefined && { threads: ctx.session.threads }),
       batchFile,
     });
@@ -184,110 +176,141 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
     );
     return m;
   };
-
-  const data = subset(ctx.data, b);
-  const rows: Row[] = [];
-  for (const net of nets) {
-    const graph = buildModel(net.model, { input, classes });
+  const measured = await peak('system');
+  // onnxruntime's defaults, as `convlab train` holds them (the native backend has no such choice).
+  const arena =
+    b.arena && ctx.scale === 'full' && ctx.backend.name === 'onnxruntime' ? await peak('arena') : undefined;
+  return {
+    ...net,
+    params: summariseGraph(graph).totals.params,
     // Nesterov SGD keeps one velocity per parameter: the estimate's 'momentum' optimiser state.
-    const estimate = analyseMemory(resolveGraph(graph, { batch: b.batch }), {
+    estimate: analyseMemory(resolveGraph(graph, { batch }), {
       mode: 'train',
       strategy: 'naive',
       optimizer: 'momentum',
-    }).bytes;
-    const measured = await measure(net, 'system');
-    const arena = b.arena ? await measure(net, 'arena') : undefined;
-    rows.push({
-      ...net,
-      params: summariseGraph(graph).totals.params,
-      estimate,
-      measured,
-      ...(arena && { arena }),
-      error: relativeError(estimate.peak, measured.peak),
-    });
-  }
-  for (const [i, row] of rows.entries()) {
-    if (!b.trained.includes(row.model)) continue;
-    ctx.log(`training ${row.model}`);
-    const graph = buildModel(row.model, { input, classes });
-    const r = await trainRun(ctx, {
-      name: row.model,
-      graph,
-      data,
-      epochs: b.epochs,
-      batch: b.trainBatch,
-      lr: 0.1,
-    });
-    rows[i] = { ...row, testAccuracy: r.epochs.at(-1)!.testAccuracy, trainSeconds: r.seconds };
-  }
-
-  const family = (f: Family) => rows.filter((r) => r.family === f).sort((x, y) => x.depth - y.depth);
-  const growth = (f: Family, pick: (r: Row) => number) =>
-    family(f).length >= 2
-      ? depthGrowth(family(f).map((r) => ({ depth: r.depth, bytes: pick(r) })))
-      : undefined;
-  const measuredGrowth = {
-    dense: growth('DenseNet-BC', (r) => r.measured.peak),
-    res: growth('ResNet', (r) => r.measured.peak),
+    }).bytes,
+    measured,
+    ...(arena && { arena }),
   };
-  const estimatedGrowth = {
-    dense: growth('DenseNet-BC', (r) => r.estimate.peak),
-    res: growth('ResNet', (r) => r.estimate.peak),
-  };
+}
 
-  const errors = (f: Family) => family(f).map((r) => r.error);
-  const range = (xs: readonly number[]) =>
-    xs.length === 1
-      ? signedPercent(xs[0]!)
-      : `${signedPercent(Math.min(...xs))} to ${signedPercent(Math.max(...xs))}`;
-  const errorText = `The estimate's error against the measured peak: ${range(errors('DenseNet-BC'))} for DenseNet-BC, ${range(errors('ResNet'))} for the ResNets.`;
-
-  const { dense, res } = measuredGrowth;
-  let verdict: Verdict;
-  let finding: string;
-  if (!dense || !res || dense.perLayer.length < 2 || res.perLayer.length < 2) {
-    verdict = 'inconclusive';
-    finding =
-      'Too few depths per family to tell linear from quadratic growth (three per family are needed). ' +
-      `Measured peaks: ${rows.map((r) => `${r.model} ${mib(r.measured.peak)}`).join(', ')}. ${errorText}`;
-  } else {
-    const quadratic = dense.rise >= QUADRATIC_RISE;
-    const linear = res.rise < QUADRATIC_RISE;
-    verdict = quadratic && linear ? 'held' : 'did not hold';
-    const intervals = (f: Family, g: DepthGrowth) => {
-      const depths = family(f).map((r) => r.depth);
-      return g.perLayer.map((x, i) => `${mib(x)} (L ${depths[i]} to ${depths[i + 1]})`).join(', then ');
-    };
-    const [deepDense, deepRes] = [family('DenseNet-BC').at(-1)!, family('ResNet').at(-1)!];
-    finding =
-      `Measured peak per added layer: DenseNet-BC ${intervals('DenseNet-BC', dense)}, ${dense.rise.toFixed(2)}x as much in the deeper interval ` +
-      `(${quadratic ? 'faster than linear growth, as claimed' : 'no clear rise, so not the quadratic growth claimed'}); ` +
-      `ResNet ${intervals('ResNet', res)}, ${res.rise.toFixed(2)}x (${linear ? 'linear' : 'rising as well'}). ` +
-      `${deepDense.model} peaks at ${mib(deepDense.measured.peak)}, ${(deepDense.measured.peak / deepRes.measured.peak).toFixed(1)}x ` +
-      `${deepRes.model}'s ${mib(deepRes.measured.peak)}, with ${(deepDense.params / deepRes.params).toFixed(2)}x its parameters` +
-      `${deepDense.published && deepRes.published ? ` and a lower published CIFAR-10 error (${percent(deepDense.published.error)} vs ${percent(deepRes.published.error)})` : ''}. ${errorText}` +
-      ` The estimate's per-layer rise is ${estimatedGrowth.dense!.rise.toFixed(2)}x for DenseNet-BC and ${estimatedGrowth.res!.rise.toFixed(2)}x for ResNet: it predicts the shape of the growth better than its level.`;
-  }
-
-  const seriesOf = (f: Family, label: string, pick: (r: Row) => number, dashed: boolean) => ({
-    label,
-    dashed,
-    points: family(f).map((r) => [r.depth, pick(r) / MIB] as const),
+/** A short training run of a model, for its test accuracy (the full budget's shallowest pair only). */
+async function accuracyOf(ctx: SeedContext, row: MemoryRow): Promise<MemoryRow> {
+  const b = BUDGETS[ctx.budget];
+  const data = subset(ctx.data, b);
+  ctx.log(`training ${row.model}, seed ${ctx.seed}`);
+  const graph = buildModel(row.model, { input: ctx.data.train.shape, classes: ctx.data.train.classes });
+  const r = await trainRun(ctx, {
+    name: row.model,
+    graph,
+    data,
+    epochs: b.epochs,
+    batch: b.trainBatch,
+    lr: 0.1,
   });
-  const figures = [
+  return { ...row, testAccuracy: r.epochs.at(-1)!.testAccuracy, trainSeconds: r.seconds };
+}
+
+async function measure(ctx: SeedContext): Promise<MemoryMeasurement> {
+  const b = BUDGETS[ctx.budget];
+  const batch = ctx.scale === 'half' ? b.batch / 2 : b.batch;
+  mkdirSync(ctx.work, { recursive: true });
+  const batchFile = join(ctx.work, 'batch.bin');
+  // The seed picks which images make the batch (memory does not depend on them; the steps' losses do).
+  const from = (ctx.seed * batch) % (ctx.data.train.count - batch);
+  const size = sampleSize(ctx.data.train);
+  writeBatch(
+    batchFile,
+    ctx.data.train.images.subarray(from * size, (from + batch) * size),
+    ctx.data.train.labels.subarray(from, from + batch),
+  );
+  const rows: MemoryRow[] = [];
+  for (const net of NETS.filter((n) => b.models.includes(n.model))) {
+    const row = await measureRow(ctx, net, batch, batchFile);
+    rows.push(ctx.scale === 'full' && b.trained.includes(net.model) ? await accuracyOf(ctx, row) : row);
+  }
+  const [c, h, w] = ctx.data.train.shape;
+  return { batch, input: [c, h, w], classes: ctx.data.train.classes, backend: ctx.backend.name, rows };
+}
+
+const family = (m: MemoryMeasurement, f: Family) =>
+  m.rows.filter((r) => r.family === f).sort((x, y) => x.depth - y.depth);
+
+/** A family's growth with depth, by the measured or the estimated peak (undefined under two depths). */
+export function growthOf(
+  m: MemoryMeasurement,
+  f: Family,
+  pick: (r: MemoryRow) => number,
+): DepthGrowth | undefined {
+  const rows = family(m, f);
+  return rows.length >= 2 ? depthGrowth(rows.map((r) => ({ depth: r.depth, bytes: pick(r) }))) : undefined;
+}
+
+const measuredPeak = (r: MemoryRow) => r.measured.peak;
+const estimatedPeak = (r: MemoryRow) => r.estimate.peak;
+
+const riseRule = (f: Family, quadratic: boolean): Rule => ({
+  key: `${f}-rise`,
+  claim: quadratic
+    ? `A naive ${f}'s training peak grows faster than linearly with depth: its bytes per added layer rise by at least ${QUADRATIC_RISE}x from the shallower interval to the deeper`
+    : `A ${f}'s training peak grows linearly with depth: its bytes per added layer rise by less than ${QUADRATIC_RISE}x`,
+  effect:
+    'the measured peak per added layer in the deeper interval over that in the shallower (as a log ratio)',
+  test: quadratic
+    ? { kind: 'greater', threshold: Math.log(QUADRATIC_RISE) }
+    : { kind: 'not-greater', threshold: Math.log(QUADRATIC_RISE) },
+  format: 'ratio',
+});
+
+export const RULES: readonly Rule[] = [riseRule('DenseNet-BC', true), riseRule('ResNet', false)];
+
+/** Each family's log rise; NaN (the seed left out) where a budget measures fewer than three depths. */
+export function effects(m: MemoryMeasurement): Effects {
+  const rise = (f: Family) => {
+    const g = growthOf(m, f, measuredPeak);
+    return g && g.perLayer.length >= 2 ? Math.log(g.rise) : Number.NaN;
+  };
+  return { 'DenseNet-BC-rise': rise('DenseNet-BC'), 'ResNet-rise': rise('ResNet') };
+}
+
+/** Per model (in the first repeat's order), a number of each repeat. */
+const perModel = (input: ReportInput<MemoryMeasurement>, pick: (r: MemoryRow) => number | undefined) =>
+  input.full[0]!.measurement.rows.map((row) =>
+    input.full.map((s) => pick(s.measurement.rows.find((r) => r.model === row.model)!) ?? Number.NaN),
+  );
+
+function figures(input: ReportInput<MemoryMeasurement>): Figure[] {
+  const m0 = input.full[0]!.measurement;
+  const series = (perLayer: boolean) =>
+    FAMILIES.flatMap((f, k) =>
+      (
+        [
+          ['measured', measuredPeak, false],
+          ['estimate', estimatedPeak, true],
+        ] as const
+      ).map(([what, pick, dashed]) => {
+        const rows = family(m0, f);
+        const values = input.full.map((s) =>
+          family(s.measurement, f).map((r) => pick(r) / MIB / (perLayer ? r.depth : 1)),
+        );
+        return meanWithInterval(
+          `${f} ${what}`,
+          k,
+          rows.map((r) => r.depth),
+          values,
+          { dashed, markers: true },
+        );
+      }),
+    );
+  return [
     {
       name: 'peak-vs-depth',
-      caption: `Peak memory of a training step at batch ${b.batch} against depth: measured (solid; onnxruntime without its arena, see the setup) and convlab's estimate (dashed).`,
+      caption: `Peak memory of a training step at batch ${m0.batch} against depth: measured (solid; onnxruntime without its arena, see the setup; mean over ${input.full.length} repeats with its 95% interval) and convlab's estimate (dashed).`,
       svg: lineChart({
-        title: `Training-step peak memory against depth, batch ${b.batch}`,
+        title: `Training-step peak memory against depth, batch ${m0.batch}`,
         x: 'depth (weighted layers)',
         y: 'peak memory (MiB)',
-        series: [
-          seriesOf('DenseNet-BC', 'DenseNet-BC measured', (r) => r.measured.peak, false),
-          seriesOf('DenseNet-BC', 'DenseNet-BC estimate', (r) => r.estimate.peak, true),
-          seriesOf('ResNet', 'ResNet measured', (r) => r.measured.peak, false),
-          seriesOf('ResNet', 'ResNet estimate', (r) => r.estimate.peak, true),
-        ],
+        series: series(false),
         includeY: [0],
       }),
     },
@@ -299,147 +322,219 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
         title: 'Peak memory per layer against depth',
         x: 'depth (weighted layers)',
         y: 'peak / depth (MiB per layer)',
-        series: [
-          seriesOf('DenseNet-BC', 'DenseNet-BC measured', (r) => r.measured.peak / r.depth, false),
-          seriesOf('DenseNet-BC', 'DenseNet-BC estimate', (r) => r.estimate.peak / r.depth, true),
-          seriesOf('ResNet', 'ResNet measured', (r) => r.measured.peak / r.depth, false),
-          seriesOf('ResNet', 'ResNet estimate', (r) => r.estimate.peak / r.depth, true),
-        ],
+        series: series(true),
         includeY: [0],
       }),
     },
   ];
+}
 
-  const growthRows = (['DenseNet-BC', 'ResNet'] as const).flatMap((f) => {
-    const key = f === 'ResNet' ? 'res' : 'dense';
-    const [m, e] = [measuredGrowth[key], estimatedGrowth[key]];
-    if (!m || !e) return [];
-    const depths = family(f).map((r) => r.depth);
+/** The bytes a backend planned for a row's step (the native backend's arenas), if it plans them. */
+const plannedBytes = (r: MemoryRow) =>
+  r.measured.planned ? Object.values(r.measured.planned).reduce((a, x) => a + x, 0) : undefined;
+
+function peakTable(input: ReportInput<MemoryMeasurement>): string {
+  const m0 = input.full[0]!.measurement;
+  const mibSpread = (values: number[]) => spread(values, (x) => (x / MIB).toFixed(1));
+  const [measured, arena, held, steps] = [
+    perModel(input, measuredPeak),
+    perModel(input, (r) => r.arena?.peak),
+    perModel(input, (r) => r.measured.held),
+    perModel(input, (r) => Math.min(...r.measured.stepSeconds)),
+  ];
+  const planned = m0.rows.some((r) => plannedBytes(r) !== undefined);
+  return markdownTable(
+    [
+      'model',
+      'depth',
+      'params',
+      'estimated peak',
+      ...(planned ? ['planned by the backend'] : []),
+      'measured peak (MiB)',
+      'estimate error',
+      'session held at the peak (MiB)',
+      'measured, onnxruntime defaults (MiB)',
+      'step time',
+    ],
+    m0.rows.map((r, i) => [
+      r.model,
+      r.depth,
+      r.params.toLocaleString('en-US'),
+      mib(r.estimate.peak),
+      ...(planned ? [mib(plannedBytes(r) ?? Number.NaN)] : []),
+      mibSpread(measured[i]!),
+      signedPercent(relativeError(r.estimate.peak, mean(measured[i]!))),
+      mibSpread(held[i]!),
+      arena[i]!.some(Number.isFinite) ? mibSpread(arena[i]!) : 'not measured',
+      `${Math.min(...steps[i]!).toFixed(1)} s`,
+    ]),
+  );
+}
+
+function growthTable(input: ReportInput<MemoryMeasurement>): string {
+  const rows = FAMILIES.flatMap((f) => {
+    const measured = input.full.map((s) => growthOf(s.measurement, f, measuredPeak));
+    const estimated = growthOf(input.full[0]!.measurement, f, estimatedPeak);
+    if (!estimated || measured.some((g) => !g)) return [];
+    const ms = measured as DepthGrowth[];
+    const perLayer = estimated.perLayer.map((_, i) =>
+      spread(
+        ms.map((g) => g.perLayer[i]!),
+        (x) => (x / MIB).toFixed(2),
+      ),
+    );
     return [
       [
         f,
-        depths.join(' / '),
-        m.perLayer.map(mib).join(' / '),
-        m.perLayer.length > 1 ? `${m.rise.toFixed(2)}x` : 'n/a',
-        m.exponent.toFixed(2),
-        e.perLayer.map(mib).join(' / '),
-        e.perLayer.length > 1 ? `${e.rise.toFixed(2)}x` : 'n/a',
-        e.exponent.toFixed(2),
+        family(input.full[0]!.measurement, f)
+          .map((r) => r.depth)
+          .join(' / '),
+        perLayer.join(' then '),
+        ms[0]!.perLayer.length > 1 ? factorSpread(ms.map((g) => g.rise)) : 'n/a',
+        spread(
+          ms.map((g) => g.exponent),
+          (x) => x.toFixed(2),
+        ),
+        estimated.perLayer.map(mib).join(' / '),
+        estimated.perLayer.length > 1 ? `${estimated.rise.toFixed(2)}x` : 'n/a',
+        estimated.exponent.toFixed(2),
       ],
     ];
   });
-  const results = [
-    `Peak memory of one training step at batch ${b.batch}, ${input.join('x')} inputs, ${classes} classes:`,
+  if (rows.length === 0)
+    return 'Growth with depth needs at least two depths per family; this budget measures fewer.';
+  return [
+    'Growth with depth (bytes of peak per added layer between consecutive depths, in MiB; the rise is the last interval over the first: 1 for linear growth, above 1 for quadratic; the exponent is the log-log slope from the shallowest to the deepest net):',
     '',
     markdownTable(
       [
-        'model',
-        'depth',
-        'params',
-        'estimated peak',
-        'measured peak',
-        'estimate error',
-        'measured, onnxruntime defaults',
-        'step time',
+        'family',
+        'depths',
+        'measured per layer (MiB)',
+        'rise',
+        'exponent',
+        'estimated per layer',
+        'rise',
+        'exponent',
       ],
-      rows.map((r) => [
-        r.model,
-        r.depth,
-        r.params.toLocaleString('en-US'),
-        mib(r.estimate.peak),
-        mib(r.measured.peak),
-        signedPercent(r.error),
-        r.arena ? mib(r.arena.peak) : 'not measured',
-        `${Math.min(...r.measured.stepSeconds).toFixed(1)} s`,
-      ]),
+      rows,
     ),
-    '',
-    ...arenaNote(rows),
-    'The estimate error is (estimated - measured) / measured: negative where convlab estimates too little. ' +
-      "The estimate models eager, PyTorch-style execution: each op's saved tensors, its output gradient and its input gradient. " +
-      'onnxruntime runs the step graph in an order of its own, and its backward ops take workspace the estimate leaves out ' +
-      "(for instance the transposed copy of a convolution's input that convlab's weight gradient may take); the measurement includes both.",
-    '',
-    ...(growthRows.length === 0
-      ? ['Growth with depth needs at least two depths per family; this budget measures one.']
-      : [
-          'Growth with depth (bytes of peak per added layer between consecutive depths; the rise is the last interval over the first: 1 for linear growth, above 1 for quadratic; the exponent is the log-log slope from the shallowest to the deepest net):',
-          '',
-          markdownTable(
-            [
-              'family',
-              'depths',
-              'measured per layer',
-              'rise',
-              'exponent',
-              'estimated per layer',
-              'rise',
-              'exponent',
-            ],
-            growthRows,
-          ),
-        ]),
-    '',
-    `Accuracy, to pair nets of similar accuracy: test accuracy after ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} on the same ${data.train.count} training images (tested on ${data.test.count}), and the published CIFAR-10 error with standard augmentation:`,
+  ].join('\n');
+}
+
+function accuracyTable(input: ReportInput<MemoryMeasurement>): string {
+  const b = BUDGETS[input.budget];
+  const m0 = input.full[0]!.measurement;
+  const acc = perModel(input, (r) => r.testAccuracy);
+  return [
+    `Accuracy, to pair nets of similar accuracy: test accuracy after ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} on the first ${b.train} training images (tested on ${b.test}), and the published CIFAR-10 error with standard augmentation:`,
     '',
     markdownTable(
-      ['model', 'params', 'test accuracy (this run)', 'training time', 'published CIFAR-10+ error'],
-      rows.map((r) => [
+      ['model', 'params', 'test accuracy (this run)', 'published CIFAR-10+ error'],
+      m0.rows.map((r, i) => [
         r.model,
         r.params.toLocaleString('en-US'),
-        r.testAccuracy === undefined ? 'not trained' : percent(r.testAccuracy),
-        r.trainSeconds === undefined ? '' : `${r.trainSeconds.toFixed(0)} s`,
+        acc[i]!.some(Number.isFinite) ? spread(acc[i]!, (x) => percent(x)) : 'not trained',
         r.published ? `${percent(r.published.error)} (${r.published.source})` : 'not published',
       ]),
     ),
+  ].join('\n');
+}
+
+function results(input: ReportInput<MemoryMeasurement>): string {
+  const m0 = input.full[0]!.measurement;
+  const [, h, w] = m0.input;
+  return [
+    `Peak memory of one training step at batch ${m0.batch}, ${m0.input.join('x')} inputs, ${m0.classes} classes; measured peaks over ${input.full.length} repeats (mean ± sd [95% interval]):`,
+    '',
+    peakTable(input),
+    '',
+    'The estimate error is (estimated - measured) / measured, against the mean measurement: negative where convlab estimates too little. ' +
+      "The estimate models eager, PyTorch-style execution: each op's saved tensors, its output gradient and its input gradient. " +
+      'onnxruntime runs the step graph in an order of its own, and its backward ops take workspace the estimate leaves out ' +
+      "(for instance the transposed copy of a convolution's input that convlab's weight gradient may take); the measurement includes both. " +
+      "'Session held at the peak' is everything the open session held above the process's baseline at the step's peak: the peak plus the session's own structures (graph, kernels, plans). " +
+      'A backend that plans its memory (the native oneDNN backend places every buffer once, in arenas, by liveness) reports the bytes it planned; that column appears where it did.',
+    '',
+    growthTable(input),
+    '',
+    accuracyTable(input),
     '',
     `For scale: Pleiss et al. report 2.863 GB for the naive DenseNet-BC-100 at batch 64 on 32x32 CIFAR images (PyTorch on a GPU), and 1.605 GB for their memory-efficient version. ` +
       `Every feature map here has ${h}x${w} = ${((h * w) / (32 * 32)).toFixed(2)} of their pixels (the input's channel count changes only the first convolution), so their naive figure scaled by pixels is roughly ${((2.863e9 * h * w) / (32 * 32) / MIB).toFixed(0)} MiB.`,
   ].join('\n');
+}
 
+function setup(input: ReportInput<MemoryMeasurement>): string {
+  const b = BUDGETS[input.budget];
+  const m0 = input.full[0]!.measurement;
   const depths = (f: Family) =>
-    family(f)
+    family(m0, f)
       .map((r) => r.depth)
       .join(', ');
-  const setup = [
+  return [
     `Models: DenseNet-BC with growth rate k = 12 (Huang et al. 2017: a 3x3 stem to 2k channels, three dense blocks of n bottleneck layers BN-ReLU-1x1 conv to 4k-BN-ReLU-3x3 conv to k, transitions that halve the channels, depth 6n + 4) at depths ${depths('DenseNet-BC')}, ` +
-      `and the CIFAR ResNets of He et al. 2016 (option-A shortcuts, depth 6n + 2) at depths ${depths('ResNet')}, built for ${input.join('x')} ${ctx.data.name} images and ${classes} classes. ` +
+      `and the CIFAR ResNets of He et al. 2016 (option-A shortcuts, depth 6n + 2) at depths ${depths('ResNet')}, built for ${m0.input.join('x')} ${input.data.name} images and ${m0.classes} classes. ` +
       `Each DenseNet layer concatenates every earlier map of its block into a new tensor that its first BatchNorm saves for backward, as a naive implementation (torchvision's without memory_efficient) does; convlab's training graph does the same.`,
-    `Estimate: \`convlab memory MODEL --batch ${b.batch} --mode train --optimizer momentum\` (src/analysis/memory.ts, the naive strategy): liveness over the forward and backward pass with what each op saves for backward, plus parameters, buffers, gradients and one velocity per parameter.`,
-    `Measured: ${b.steps} training step${b.steps === 1 ? '' : 's'} of convlab's compiled training graph (forward, loss, backward and the SGD update in one onnxruntime graph; Nesterov momentum, the same ${b.batch} training images) in a fresh Node process per model and allocator. ` +
+    `Estimate: \`convlab memory MODEL --batch ${m0.batch} --mode train --optimizer momentum\` (src/analysis/memory.ts, the naive strategy): liveness over the forward and backward pass with what each op saves for backward, plus parameters, buffers, gradients and one velocity per parameter.`,
+    `Measured (backend: ${m0.backend}): ${b.steps} training step${b.steps === 1 ? '' : 's'} of convlab's compiled training graph (forward, loss, backward and the SGD update in one onnxruntime graph; Nesterov momentum, one batch of ${m0.batch} training images picked by the seed) in a fresh Node process per model and allocator; each seed is one such repeat of every measurement. ` +
       "The peak is the process's peak resident set (VmHWM in /proc/self/status, reset through /proc/self/clear_refs once the session rests) minus its resident set at that moment, plus the bytes of the state fed to the step (weights, buffers, velocities), which were allocated before it. " +
       'Left out: what the open session holds at rest besides the state (its graph, kernels and execution plan, several to tens of MiB, growing with the node count, not the batch), which no feature-map estimate models. ' +
-      'Before the measurement, one step of the family’s shallowest net at batch 1 pages in onnxruntime’s kernels and starts its thread pool. ' +
-      "Unlike the seeded training figures, resident memory is not bit-exact from run to run: between this experiment's trial runs the measured peaks moved by up to 3%, the onnxruntime-defaults column by up to 20%.",
+      'Before the measurement, one step of the family’s shallowest net at batch 1 pages in onnxruntime’s kernels and starts its thread pool.',
     "Which allocator: onnxruntime's defaults (enableCpuMemArena, enableMemPattern; convlab's sessions keep them) hold more than is live: the BFC arena grows in power-of-two chunks and keeps them, and from the second run the memory pattern allocates one pre-planned block for all intermediates while the arena still holds the first run's chunks. " +
       'The measured peak therefore turns both off, so every tensor is its own allocation, and runs the child with glibc’s mmap threshold pinned at 64 KiB (MALLOC_MMAP_THRESHOLD_), so every feature map is mapped when allocated and unmapped when freed: the resident set follows the live tensors. ' +
       `${b.arena ? "The column 'measured, onnxruntime defaults' is the same measurement with the defaults, what `convlab train` holds." : 'This budget does not measure the defaults.'}`,
-    `Accuracy: ${b.trained.join(', ')} trained on the first ${data.train.count} training images for ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} (batch ${b.trainBatch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1 with a cosine decay, no augmentation), tested on the first ${data.test.count} test images. ` +
-      `${b.epochs * Math.floor(data.train.count / b.trainBatch)} steps leave every net far from converged: the published CIFAR-10 errors, where the papers give one, are the better guide to pairing nets of similar accuracy.` +
-      `${b.trained.length < nets.length ? ' The other nets are not trained, to stay within the budget (the step times in the results show their cost).' : ''}`,
+    `The half budget measures every model again at batch ${b.batch / 2}: the growth with depth, the claim, should not depend on the batch.`,
+    b.trained.length
+      ? `Accuracy: ${b.trained.join(', ')} trained on the first ${b.train} training images for ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} (batch ${b.trainBatch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1 with a cosine decay, no augmentation), tested on the first ${b.test} test images; that leaves every net far from converged, so the published CIFAR-10 errors are the better guide to pairing nets of similar accuracy. The other nets are not trained, to stay within the budget.`
+      : 'This budget trains no net for its accuracy.',
   ].join('\n\n');
+}
 
+function report(input: ReportInput<MemoryMeasurement>) {
+  const seeds = input.full.map((s) => s.measurement);
+  const rise = (f: Family, pick: (r: MemoryRow) => number) =>
+    factorSpread(seeds.map((m) => growthOf(m, f, pick)?.rise ?? Number.NaN));
+  const m0 = seeds[0]!;
+  const [deepDense, deepRes] = [family(m0, 'DenseNet-BC').at(-1)!, family(m0, 'ResNet').at(-1)!];
+  const peak = (model: string) =>
+    mean(seeds.map((m) => m.rows.find((r) => r.model === model)!.measured.peak));
+  const errors = m0.rows.map((r) => relativeError(r.estimate.peak, peak(r.model)));
+  const finding =
+    `The measured peak per added layer rose ${rise('DenseNet-BC', measuredPeak)} from the shallower depth interval to the deeper for DenseNet-BC and ` +
+    `${rise('ResNet', measuredPeak)} for the ResNets (${seeds.length} repeats; 1x is linear growth). ` +
+    `${deepDense.model} peaks at ${mib(peak(deepDense.model))}, ${(peak(deepDense.model) / peak(deepRes.model)).toFixed(1)}x ${deepRes.model}'s ${mib(peak(deepRes.model))}, with ${(deepDense.params / deepRes.params).toFixed(2)}x its parameters. ` +
+    `The estimate is ${signedPercent(Math.min(...errors))} to ${signedPercent(Math.max(...errors))} off the measured peaks, and predicts rises of ${rise('DenseNet-BC', estimatedPeak)} and ${rise('ResNet', estimatedPeak)}.`;
   return {
-    verdict,
     finding,
-    setup,
-    results,
-    figures,
+    setup: setup(input),
+    results: results(input),
+    figures: figures(input),
     raw: {
-      batch: b.batch,
-      input,
-      classes,
-      growth: { measured: measuredGrowth, estimated: estimatedGrowth },
-      models: rows,
+      budget: BUDGETS[input.budget],
+      growth: seeds.map((m) =>
+        Object.fromEntries(
+          FAMILIES.map((f) => [
+            f,
+            { measured: growthOf(m, f, measuredPeak), estimated: growthOf(m, f, estimatedPeak) },
+          ]),
+        ),
+      ),
     },
   };
 }
 
-registerExperiment({
+export const densenetMemory: Experiment<MemoryMeasurement> = registerExperiment({
   name: 'densenet-memory',
   title: 'A naive DenseNet’s training memory grows quadratically with depth; a ResNet’s linearly',
   claim:
     '"A naive DenseNet implementation can require a significant amount of GPU memory: If not properly managed, pre-activation batch normalization and contiguous convolution operations can produce feature maps that grow quadratically with network depth." (Pleiss, Chen, Huang, Li, van der Maaten and Weinberger, "Memory-Efficient Implementation of DenseNets", 2017, abstract; their shared-memory implementation brings it "from quadratic to linear".) ' +
     'The network is the DenseNet-BC of Huang, Liu, van der Maaten and Weinberger, "Densely Connected Convolutional Networks", CVPR 2017, in which layer l reads "[x0, x1, ..., xl-1]", "the concatenation of the feature-maps produced in layers 0, ..., l-1" (section 3). A ResNet of the same depth adds a fixed set of feature maps per layer, so its memory grows linearly.',
-  run,
+  budgets: BUDGETS,
+  seeds: { quick: 2, full: 3 },
+  half: { kind: 'rerun', describe: 'every model measured again at half the batch' },
+  rules: RULES,
+  measure,
+  effects,
+  report,
 });

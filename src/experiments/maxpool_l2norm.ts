@@ -7,12 +7,14 @@ import { l2norm } from '../ops/l2norm.js';
 import { linear } from '../ops/linear.js';
 import { maxpool2d } from '../ops/maxpool2d.js';
 import { relu } from '../ops/relu.js';
-import type { Budget, ExperimentContext, Outcome, Verdict } from './experiment.js';
+import type { Budget, Experiment, ReportInput, SeedContext } from './experiment.js';
+import { meanWithInterval, seedCurves } from './figures.js';
+import type { Effects, Rule } from './judge.js';
 import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
-import { markdownTable, percent } from './report.js';
+import { factorSpread, geometricSpread, markdownTable, percent, spread } from './report.js';
 import { movingAverage, variance } from './smooth.js';
-import { type RunResult, subset, trainRun } from './training.js';
+import { subset, trainRun } from './training.js';
 
 /** Output channels of the conv-ReLU-maxpool stages: 28x28 -> 14x14 -> 7x7. */
 const WIDTHS = [16, 32] as const;
@@ -22,20 +24,20 @@ const WIDTHS = [16, 32] as const;
  * jumps from step to step but the net still learns (at 0.2 it collapses to chance in a few steps).
  */
 const LEARNING_RATES = { usual: 0.02, high: 0.1 } as const;
+const RATES = [LEARNING_RATES.usual, LEARNING_RATES.high] as const;
 
-const BUDGETS: Record<
-  Budget,
-  {
-    train: number;
-    test: number;
-    epochs: number;
-    batch: number;
-    /** Fraction of the steps left out of the oscillation measure: the initial fast descent. */
-    settle: number;
-    /** Trailing moving-average window (steps) that the residual oscillation is measured around. */
-    window: number;
-  }
-> = {
+interface PoolBudget {
+  readonly train: number;
+  readonly test: number;
+  readonly epochs: number;
+  readonly batch: number;
+  /** Fraction of the steps left out of the oscillation measure: the initial fast descent. */
+  readonly settle: number;
+  /** Trailing moving-average window (steps) that the residual oscillation is measured around. */
+  readonly window: number;
+}
+
+const BUDGETS: Record<Budget, PoolBudget> = {
   quick: { train: 256, test: 128, epochs: 1, batch: 32, settle: 0.25, window: 3 },
   full: { train: 12000, test: 2000, epochs: 3, batch: 64, settle: 0.25, window: 25 },
 };
@@ -132,7 +134,7 @@ export function oscillation(losses: readonly number[], settle: number, window: n
  */
 export const learned = (o: Oscillation, classes: number): boolean => o.meanLoss < 0.95 * Math.log(classes);
 
-/** What the verdict needs of a run. */
+/** What the ratio needs of a run. */
 export interface Measured {
   /** Undefined when training diverged (the loss became non-finite). */
   readonly oscillation?: Oscillation;
@@ -140,17 +142,11 @@ export interface Measured {
   readonly learned: boolean;
 }
 
-interface Run extends Measured {
-  readonly normalisation: Normalisation;
-  readonly label: string;
-  readonly lr: number;
-  readonly result?: RunResult;
-}
-
 /**
  * The oscillation ratio normalised / plain at one rate (below 1: the normalised net oscillates
  * less). A run that diverged or learned nothing counts as infinitely unstable, so a plain net that
- * collapsed against a normalised one that learned gives 0, and two failed runs give NaN.
+ * collapsed against a normalised one that learned gives 0, and two failed runs give NaN: either
+ * leaves the seed out of the interval (its log is not finite), and the report says so.
  */
 export function oscillationRatio(normalised: Measured, plain: Measured): number {
   const of = (r: Measured) =>
@@ -158,211 +154,273 @@ export function oscillationRatio(normalised: Measured, plain: Measured): number 
   return of(normalised) / of(plain);
 }
 
-/** A reduction of at least 20% counts; a smaller one is within what another seed could give. */
-const HELD_BELOW = 0.8;
-
-/** Held when both forms of L2 normalisation reduce the oscillation, not held when neither does. */
-export function verdictOf(ratios: readonly number[]): Verdict {
-  if (ratios.some(Number.isNaN)) return 'inconclusive';
-  if (ratios.every((r) => r <= HELD_BELOW)) return 'held';
-  if (ratios.every((r) => r >= 1)) return 'did not hold';
-  return 'inconclusive';
+/** One training run of one seed: its per-step losses and last epoch, or that it diverged. */
+interface PoolRun {
+  readonly normalisation: Normalisation;
+  readonly lr: number;
+  /** Every step's training loss (empty when the run diverged). */
+  readonly losses: readonly number[];
+  readonly diverged: boolean;
+  /** The last epoch's training and test accuracy within the run (or its prefix). */
+  readonly accuracy: number | null;
+  readonly testAccuracy: number | null;
+  readonly seconds: number;
 }
 
-async function run(ctx: ExperimentContext): Promise<Outcome> {
+export interface PoolMeasurement {
+  readonly classes: number;
+  /** Steps of a run at this budget (a half-budget prefix has half). */
+  readonly steps: number;
+  readonly settle: number;
+  readonly window: number;
+  readonly runs: readonly PoolRun[];
+}
+
+async function trainOne(ctx: SeedContext, normalisation: Normalisation, lr: number): Promise<PoolRun> {
   const b = BUDGETS[ctx.budget];
   const data = subset(ctx.data, b);
   const [c, h, w] = data.train.shape;
-  const classes = data.train.classes;
-  const rates = [LEARNING_RATES.usual, LEARNING_RATES.high];
-  const runs: Run[] = [];
-  for (const lr of rates) {
+  const name = `${normalisation}-lr${lr}`;
+  try {
+    const r = await trainRun(ctx, {
+      name,
+      graph: buildPoolNet([c, h, w], data.train.classes, normalisation),
+      data,
+      epochs: b.epochs,
+      batch: b.batch,
+      lr,
+      // A constant rate: a decaying one would damp both nets' oscillation by itself. It also makes
+      // the first half of a run exactly the run half the budget would make.
+      schedule: 'constant',
+    });
+    const last = r.epochs.at(-1)!;
+    return {
+      normalisation,
+      lr,
+      losses: r.steps.map((s) => s.loss),
+      diverged: false,
+      accuracy: last.accuracy,
+      testAccuracy: last.testAccuracy,
+      seconds: r.seconds,
+    };
+  } catch (e) {
+    if (!(e instanceof ConvlabError && e.message.includes('diverged'))) throw e;
+    ctx.log(`  ${name}: ${e.message.split(':')[0]}: diverged`);
+    return { normalisation, lr, losses: [], diverged: true, accuracy: null, testAccuracy: null, seconds: 0 };
+  }
+}
+
+async function measure(ctx: SeedContext): Promise<PoolMeasurement> {
+  const b = BUDGETS[ctx.budget];
+  const runs: PoolRun[] = [];
+  for (const lr of RATES) {
     for (const { normalisation, label } of VARIANTS) {
-      const name = `${normalisation}-lr${lr}`;
-      ctx.log(`training ${label} at lr ${lr}`);
-      try {
-        const result = await trainRun(ctx, {
-          name,
-          graph: buildPoolNet([c, h, w], classes, normalisation),
-          data,
-          epochs: b.epochs,
-          batch: b.batch,
-          lr,
-          // A constant rate: a decaying one would damp both nets' oscillation by itself.
-          schedule: 'constant',
-        });
-        const o = oscillation(
-          result.steps.map((s) => s.loss),
-          b.settle,
-          b.window,
-        );
-        runs.push({ normalisation, label, lr, result, oscillation: o, learned: learned(o, classes) });
-      } catch (e) {
-        if (!(e instanceof ConvlabError && e.message.includes('diverged'))) throw e;
-        ctx.log(`  ${name}: ${e.message.split(':')[0]}: diverged`);
-        runs.push({ normalisation, label, lr, learned: false });
-      }
+      ctx.log(`training ${label} at lr ${lr}, seed ${ctx.seed}`);
+      runs.push(await trainOne(ctx, normalisation, lr));
     }
   }
-  const find = (normalisation: Normalisation, lr: number) =>
-    runs.find((r) => r.normalisation === normalisation && r.lr === lr)!;
-  const ratio = (normalisation: Normalisation, lr: number) =>
-    oscillationRatio(find(normalisation, lr), find('none', lr));
+  const steps = runs.find((r) => !r.diverged)?.losses.length ?? 0;
+  return { classes: ctx.data.train.classes, steps, settle: b.settle, window: b.window, runs };
+}
 
-  const high = LEARNING_RATES.high;
-  const verdict = verdictOf([ratio('l2', high), ratio('l2-scaled', high)]);
-  const measure = (r: Run) =>
-    !r.oscillation
-      ? 'diverged'
-      : `${r.oscillation.differenceVariance.toPrecision(3)}${r.learned ? '' : ' (learned nothing)'}`;
-  const describe = (lr: number) =>
-    `${measure(find('none', lr))} with max-pooling alone, ${measure(find('l2', lr))} with L2 normalisation after it ` +
-    `(ratio ${ratio('l2', lr).toFixed(2)}) and ${measure(find('l2-scaled', lr))} with L2 normalisation times a learned scale ` +
-    `started at sqrt(C) (ratio ${ratio('l2-scaled', lr).toFixed(2)})`;
-  const atHigh = (pick: (r: Run) => string) =>
-    VARIANTS.map((v) => `${v.label} ${pick(find(v.normalisation, high))}`).join(', ');
-  const finding =
-    `At lr ${high}, the variance of the step-to-step change of the training loss after the first ${percent(b.settle, 0)} ` +
-    `of the steps is ${describe(high)}; at lr ${LEARNING_RATES.usual} the ratios are ${ratio('l2', LEARNING_RATES.usual).toFixed(2)} ` +
-    `and ${ratio('l2-scaled', LEARNING_RATES.usual).toFixed(2)}. ` +
-    `At lr ${high}, the standard deviation of the change over the mean loss is ${atHigh((r) => r.oscillation?.relative.toFixed(3) ?? 'diverged')} ` +
-    `and the test accuracy ${atHigh((r) => (r.result ? percent(r.result.epochs.at(-1)!.testAccuracy, 1) : 'diverged'))}. ` +
-    `The verdict, taken at lr ${high}, holds if both normalised nets cut the oscillation by at least ` +
-    `${percent(1 - HELD_BELOW, 0)} and fails if neither reduces it.`;
+/** The first half of every run's steps: with a constant rate, exactly the runs of half the budget. */
+function firstHalf(m: PoolMeasurement): PoolMeasurement {
+  const steps = Math.floor(m.steps / 2);
+  return {
+    ...m,
+    steps,
+    runs: m.runs.map((r) => ({ ...r, losses: r.losses.slice(0, steps), accuracy: null, testAccuracy: null })),
+  };
+}
 
-  const lossFigure = (lr: number) => ({
+/** A run's oscillation and whether it learned (a diverged run has neither). */
+export function measured(m: PoolMeasurement, r: PoolRun): Measured {
+  if (r.diverged) return { learned: false };
+  const o = oscillation(r.losses, m.settle, m.window);
+  return { oscillation: o, learned: learned(o, m.classes) };
+}
+
+const runOf = (m: PoolMeasurement, normalisation: Normalisation, lr: number) =>
+  m.runs.find((r) => r.normalisation === normalisation && r.lr === lr)!;
+
+/** Normalised over plain at one rate, for one seed. */
+export const ratioAt = (m: PoolMeasurement, normalisation: Normalisation, lr: number): number =>
+  oscillationRatio(measured(m, runOf(m, normalisation, lr)), measured(m, runOf(m, 'none', lr)));
+
+const HIGH = LEARNING_RATES.high;
+/** A cut of at least 20% counts as reducing the oscillation. */
+const REDUCTION = 0.8;
+
+const rule = (normalisation: Normalisation, label: string, lr: number): Rule => ({
+  key: `${normalisation}@${lr}`,
+  claim: `${label} cuts the loss oscillation at lr ${lr} by at least ${percent(1 - REDUCTION, 0)}`,
+  effect: `Var(step-to-step change) with ${label} over that of max-pooling alone, same seed (as a log ratio)`,
+  test: { kind: 'smaller', threshold: Math.log(REDUCTION) },
+  format: 'ratio',
+  ...(lr !== HIGH && { secondary: true }),
+});
+
+/** At lr 0.1, the setting the claim is about, both forms of L2 normalisation; at 0.02 for contrast. */
+export const RULES: readonly Rule[] = RATES.slice()
+  .reverse()
+  .flatMap((lr) => [rule('l2', 'L2 normalisation', lr), rule('l2-scaled', 'L2 normalisation x scale', lr)]);
+
+export function effects(m: PoolMeasurement): Effects {
+  return Object.fromEntries(
+    RULES.map((r) => {
+      const [normalisation, lr] = r.key.split('@') as [Normalisation, string];
+      return [r.key, Math.log(ratioAt(m, normalisation, Number(lr)))];
+    }),
+  );
+}
+
+/** Every seed's per-step loss at one rate, three arms: thin lines, log scale. */
+function lossFigure(input: ReportInput<PoolMeasurement>, lr: number) {
+  const settle = input.full[0]!.measurement.settle;
+  return {
     name: `training-loss-lr${lr}`,
-    caption: `Training loss at every step (log scale), lr ${lr} (constant); all nets see the same batches in the same order. The oscillation is measured after the first ${percent(b.settle, 0)} of the steps.`,
+    caption: `Training loss at every step (log scale), lr ${lr} (constant), every seed a thin line; within a seed all nets see the same batches in the same order. The oscillation is measured after the first ${percent(settle, 0)} of the steps.`,
     svg: lineChart({
       title: `Per-step training loss, lr ${lr}`,
       x: 'step',
       y: 'training loss (batch mean)',
-      series: runs
-        .filter((r) => r.lr === lr && r.result)
-        .map((r) => ({
-          label: r.label,
-          dashed: r.normalisation === 'none',
-          markers: false,
-          points: r.result!.steps.map((s) => [s.step, s.loss] as const),
-        })),
+      series: VARIANTS.flatMap(({ normalisation, label }, colour) =>
+        seedCurves(
+          label,
+          colour,
+          input.full.map((s) =>
+            runOf(s.measurement, normalisation, lr).losses.map((loss, i) => [i + 1, loss] as const),
+          ),
+          { dashed: normalisation === 'none' },
+        ),
+      ),
       // The scaled net's first steps reach losses far above the others' oscillation.
       logY: true,
     }),
-  });
-  const figures = [
-    lossFigure(high),
-    lossFigure(LEARNING_RATES.usual),
-    {
-      name: 'oscillation',
-      caption:
-        'Oscillation after the settling steps, each net at each learning rate: the variance of the step-to-step change of the training loss (a run that diverged has no point).',
-      svg: lineChart({
-        title: 'Loss oscillation by learning rate',
-        x: 'learning rate',
-        y: 'Var(L[t+1] - L[t])',
-        includeY: [0],
-        series: VARIANTS.map(({ normalisation, label }) => ({
-          label,
-          dashed: normalisation === 'none',
-          markers: true,
-          points: runs
-            .filter((r) => r.normalisation === normalisation && r.oscillation)
-            .map((r) => [r.lr, r.oscillation!.differenceVariance] as const),
-        })),
-      }),
-    },
-  ];
+  };
+}
 
-  const table = markdownTable(
+function oscillationFigure(input: ReportInput<PoolMeasurement>) {
+  return {
+    name: 'oscillation',
+    caption:
+      'Oscillation after the settling steps, each net at each learning rate: the variance of the step-to-step change of the training loss, geometric mean over seeds with its 95% interval (seeds where a run diverged are left out).',
+    svg: lineChart({
+      title: 'Loss oscillation by learning rate',
+      x: 'learning rate',
+      y: 'Var(L[t+1] - L[t])',
+      series: VARIANTS.map(({ normalisation, label }, colour) =>
+        meanWithInterval(
+          label,
+          colour,
+          RATES,
+          input.full.map((s) =>
+            RATES.map(
+              (lr) =>
+                measured(s.measurement, runOf(s.measurement, normalisation, lr)).oscillation
+                  ?.differenceVariance ?? Number.NaN,
+            ),
+          ),
+          { log: true, dashed: normalisation === 'none', markers: true },
+        ),
+      ),
+      logY: true,
+    }),
+  };
+}
+
+function resultsTable(input: ReportInput<PoolMeasurement>): string {
+  const of = (normalisation: Normalisation, lr: number, pick: (o: Oscillation, r: PoolRun) => number) =>
+    input.full.map((s) => {
+      const r = runOf(s.measurement, normalisation, lr);
+      const o = measured(s.measurement, r).oscillation;
+      return o ? pick(o, r) : Number.NaN;
+    });
+  return markdownTable(
     [
       'net',
       'lr',
       'Var(step-to-step change)',
-      'Var(loss - moving average)',
       'std of change / mean loss',
       'mean loss (measured steps)',
-      'train acc (last epoch)',
-      'test acc',
-      'time',
+      'test accuracy (last epoch)',
+      'diverged or learned nothing',
     ],
-    runs.map((r) => {
-      const o = r.oscillation;
-      const last = r.result?.epochs.at(-1);
-      return [
-        r.label,
-        r.lr,
-        o ? measure(r) : 'diverged',
-        o ? o.residualVariance.toPrecision(3) : '',
-        o ? o.relative.toFixed(3) : '',
-        o ? o.meanLoss.toFixed(4) : '',
-        last ? percent(last.accuracy) : '',
-        last ? percent(last.testAccuracy) : '',
-        r.result ? `${r.result.seconds.toFixed(0)} s` : '',
-      ];
-    }),
-  );
-  const residualRatio = (normalisation: Normalisation, lr: number) => {
-    const [n, p] = [find(normalisation, lr), find('none', lr)];
-    return (
-      (n.oscillation?.residualVariance ?? Number.POSITIVE_INFINITY) /
-      (p.oscillation?.residualVariance ?? Number.POSITIVE_INFINITY)
-    );
-  };
-  const ratios = markdownTable(
-    ['net', 'lr', 'Var(step-to-step change) ratio', 'Var(loss - moving average) ratio'],
-    rates.flatMap((lr) =>
-      VARIANTS.filter((v) => v.normalisation !== 'none').map((v) => [
-        v.label,
+    RATES.flatMap((lr) =>
+      VARIANTS.map(({ normalisation, label }) => [
+        label,
         lr,
-        ratio(v.normalisation, lr).toFixed(3),
-        residualRatio(v.normalisation, lr).toFixed(3),
+        geometricSpread(
+          of(normalisation, lr, (o) => o.differenceVariance),
+          (x) => x.toPrecision(3),
+        ),
+        spread(
+          of(normalisation, lr, (o) => o.relative),
+          (x) => x.toFixed(3),
+        ),
+        spread(
+          of(normalisation, lr, (o) => o.meanLoss),
+          (x) => x.toFixed(4),
+        ),
+        spread(
+          of(normalisation, lr, (_, r) => r.testAccuracy ?? Number.NaN),
+          (x) => percent(x),
+        ),
+        `${input.full.filter((s) => !measured(s.measurement, runOf(s.measurement, normalisation, lr)).learned).length} of ${input.full.length} seeds`,
       ]),
     ),
   );
-  const steps = runs.find((r) => r.result)?.result?.steps.length ?? 0;
-  const setup = [
-    `Three nets for ${data.train.shape.join('x')} ${ctx.data.name} images, identical but for what follows each max-pool: two stages of 3x3 conv (${WIDTHS.join(' and ')} channels, padding 1), ReLU and 2x2 max-pooling (28 -> 14 -> 7), then flatten and a linear classifier; no batch norm, so nothing else evens out the scale of the features.`,
+}
+
+function setup(input: ReportInput<PoolMeasurement>): string {
+  const b = BUDGETS[input.budget];
+  const m = input.full[0]!.measurement;
+  return [
+    `Three nets for ${input.data.train.shape.join('x')} ${input.data.name} images, identical but for what follows each max-pool: two stages of 3x3 conv (${WIDTHS.join(' and ')} channels, padding 1), ReLU and 2x2 max-pooling (28 -> 14 -> 7), then flatten and a linear classifier; no batch norm, so nothing else evens out the scale of the features.`,
     `The normalised nets put convlab's \`l2norm\` op after each max-pool: x / ||x|| over channels at every position (\`scale: false\`, features of unit length, about 1/sqrt(C) each), or that times a learned per-channel scale (\`scale: true\`) as ParseNet and SSD's conv4_3_norm do, initialised to sqrt(C) (${WIDTHS.map((wd) => Math.sqrt(wd).toFixed(2)).join(' and ')}) so the features keep about the plain net's magnitude, by the rule that puts SSD's 20 near sqrt(512).`,
-    `Data: the first ${data.train.count} training and ${data.test.count} test images, no augmentation. Training: ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} of batch ${b.batch} (${steps} steps), SGD with Nesterov momentum 0.9 and weight decay 5e-4 at a constant learning rate (a decaying one would damp every net's oscillation by itself), Kaiming-normal conv initialisation; every net uses the same seed, so all see the same batches in the same order and the batch-to-batch part of the noise is shared.`,
-    `Two learning rates: ${LEARNING_RATES.usual}, a usual rate for this net, and ${high}, five times higher, where the plain net's loss oscillates but it still learns (at 0.2 it collapses to chance within a few steps); the verdict is taken at ${high}, the setting the claim is about.`,
-    `Oscillation is measured on every step's training loss after the first ${percent(b.settle, 0)} of the steps (the initial descent): the variance of the step-to-step change L[t+1] - L[t] (the verdict's measure), the variance around a trailing ${b.window}-step moving average, and the standard deviation of the change over the mean loss (which corrects for a net that simply sits at a different loss). A run whose loss stays above 95% of the chance loss ln(${classes}) learned nothing and counts as unstable, whatever its oscillation.`,
+    `Data: the first ${b.train} training and ${b.test} test images, no augmentation. Training: ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} of batch ${b.batch} (${m.steps} steps), SGD with Nesterov momentum 0.9 and weight decay 5e-4 at a constant learning rate (a decaying one would damp every net's oscillation by itself), Kaiming-normal conv initialisation; within a seed every net sees the same batches in the same order, so the batch-to-batch part of the noise is shared.`,
+    `Two learning rates: ${LEARNING_RATES.usual}, a usual rate for this net, and ${HIGH}, five times higher, where the plain net's loss oscillates but it still learns (at 0.2 it collapses to chance within a few steps); the verdict is taken at ${HIGH}, the setting the claim is about.`,
+    `Oscillation is measured on every step's training loss after the first ${percent(b.settle, 0)} of the steps (the initial descent): the variance of the step-to-step change L[t+1] - L[t] (the rule's measure), and the standard deviation of the change over the mean loss (which corrects for a net that simply sits at a different loss). A run whose loss stays above 95% of the chance loss ln(${m.classes}) learned nothing and counts as unstable, whatever its oscillation.`,
   ].join(' ');
+}
+
+function report(input: ReportInput<PoolMeasurement>) {
+  const parts = input.judgement.full.parts;
+  const at = (key: string) => factorSpread(parts.find((p) => p.rule.key === key)!.values.map(Math.exp));
+  const finding =
+    `At lr ${HIGH}, the variance of the step-to-step change of the training loss with L2 normalisation after each max-pool was ${at(`l2@${HIGH}`)} ` +
+    `that of max-pooling alone, and with L2 normalisation times a learned scale ${at(`l2-scaled@${HIGH}`)} (geometric means over ${input.full.length} seeds, 95% intervals); ` +
+    `at lr ${LEARNING_RATES.usual}, ${at(`l2@${LEARNING_RATES.usual}`)} and ${at(`l2-scaled@${LEARNING_RATES.usual}`)}.`;
   return {
-    verdict,
     finding,
-    setup,
+    setup: setup(input),
     results: [
-      table,
+      'Per net and rate, over the seeds (mean ± sd [95% interval]; the variance as a geometric mean):',
       '',
-      'Ratios to the plain net at the same rate (below 1: the normalised net oscillates less):',
-      '',
-      ratios,
+      resultsTable(input),
     ].join('\n'),
-    figures,
+    figures: [lossFigure(input, HIGH), lossFigure(input, LEARNING_RATES.usual), oscillationFigure(input)],
     raw: {
-      settle: b.settle,
-      window: b.window,
-      ratios: Object.fromEntries(
-        rates.map((lr) => [lr, { l2: ratio('l2', lr), 'l2-scaled': ratio('l2-scaled', lr) }]),
-      ),
-      runs: runs.map((r) => ({
-        normalisation: r.normalisation,
-        lr: r.lr,
-        diverged: !r.result,
-        learned: r.learned,
-        oscillation: r.oscillation ?? null,
-        seconds: r.result?.seconds ?? null,
-        epochs: r.result?.epochs ?? [],
-        losses: r.result?.steps.map((s) => s.loss) ?? [],
-      })),
+      budget: BUDGETS[input.budget],
+      effects: input.full.map((s) => ({ seed: s.seed, ...effects(s.measurement) })),
     },
   };
 }
 
-registerExperiment({
+export const maxpoolL2norm: Experiment<PoolMeasurement> = registerExperiment({
   name: 'maxpool-l2norm',
   title: 'L2 normalisation after max-pooling reduces training-loss oscillation',
   claim:
     '"L2 normalisation after max-pooling reduces training-loss oscillation" (the claim as convlab issue #8 states it). Its source is ParseNet (Liu, Rabinovich and Berg, "ParseNet: Looking Wider to See Better", arXiv 2015 / ICLR 2016 workshop, section 3.3), in paraphrase: features taken from different layers have very different scales, so combining them unnormalised lets the largest dominate and makes training hard to keep stable; L2-normalising each feature vector over channels, with a learned per-channel scale, makes training more stable. SSD (Liu et al. 2016) normalises its pooled conv4_3 features the same way, with the scale initialised to 20.',
-  run,
+  budgets: BUDGETS,
+  seeds: { quick: 2, full: 10 },
+  half: {
+    kind: 'prefix',
+    of: firstHalf,
+    describe: 'the first half of every run: at a constant rate, step for step the run half the budget makes',
+  },
+  rules: RULES,
+  measure,
+  effects,
+  report,
 });

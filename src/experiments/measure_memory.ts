@@ -7,8 +7,11 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { trainingGraph } from '../autodiff/training_graph.js';
 import { ConvlabError } from '../ir/errors.js';
+import type { Graph } from '../ir/graph.js';
 import { numel } from '../ir/shape.js';
-import { onnxruntimeTarget } from '../runtime/session.js';
+import { onnxruntimeTarget, type SessionOptions } from '../runtime/session.js';
+import type { BackendName, StepSession } from '../train/backend.js';
+import { trainingBackend } from '../train/backends.js';
 import { TrainingSession } from '../train/step.js';
 import { buildModel } from '../zoo/index.js';
 import { SGD } from './training.js';
@@ -30,6 +33,10 @@ import { SGD } from './training.js';
  * mapped when onnxruntime allocates it and unmapped when it frees it: the resident set follows the
  * live tensors, and its peak is the step's true peak. `allocator: 'arena'` keeps convlab's
  * defaults: what `convlab train` holds.
+ *
+ * `backend: 'onednn'` measures the native backend's step instead: it plans its memory (every
+ * buffer placed once in arenas by liveness), so besides the resident peak the measurement reports
+ * the arenas it planned, and everything the session holds above the baseline at the step's peak.
  */
 
 export type Allocator = 'system' | 'arena';
@@ -43,6 +50,8 @@ export interface PeakRequest {
   readonly steps: number;
   readonly seed: number;
   readonly allocator: Allocator;
+  /** What runs the step (default onnxruntime); the allocator applies to onnxruntime only. */
+  readonly backend?: BackendName;
   /**
    * The model of the warm-up step (batch 1) that runs before the baseline; default `model`. A
    * smaller model of the same family pages in the same kernels for less session-creation time.
@@ -70,6 +79,10 @@ export interface PeakMeasurement {
    * included; less than its structures take where it reuses memory the warm-up freed.
    */
   readonly session: number;
+  /** Everything the session held above `baseline` at the steps' peak: its resting bytes and the rise. */
+  readonly held: number;
+  /** The bytes the backend planned for the step, by arena, where it plans them (the native backend). */
+  readonly planned?: Readonly<Record<string, number>>;
   readonly sessionSeconds: number;
   readonly stepSeconds: readonly number[];
   readonly losses: readonly number[];
@@ -159,9 +172,34 @@ async function settle(): Promise<void> {
   }
 }
 
+/** The arenas a session planned, where its backend plans them (the native session's `memory.arenas`). */
+function plannedArenas(session: StepSession): Readonly<Record<string, number>> | undefined {
+  const memory = (session as { memory?: { arenas?: Readonly<Record<string, number>> } }).memory;
+  return memory?.arenas && { ...memory.arenas };
+}
+
+/**
+ * What happens before the baseline, and how the measured session opens after it: onnxruntime's
+ * step graph is compiled first (the graph `convlab train` compiles, NCHWc convolutions included),
+ * so the baseline holds it; another backend compiles inside `create`.
+ */
+async function opener(
+  r: PeakRequest,
+  model: Graph,
+  session: SessionOptions,
+): Promise<() => Promise<StepSession>> {
+  const seed = { seed: r.seed };
+  if ((r.backend ?? 'onnxruntime') === 'onnxruntime') {
+    const graph = trainingGraph(model, { batch: r.batch, optimizer: SGD, target: await onnxruntimeTarget() });
+    return () => TrainingSession.open(graph, seed, session);
+  }
+  const backend = await trainingBackend(r.backend);
+  return () => backend.create(model, { batch: r.batch, optimizer: SGD }, seed, session);
+}
+
 /**
  * Run in the measuring process itself (the child's side). A warm-up step of a small model at
- * batch 1 first, released again, so that onnxruntime's code is paged in and its thread pool runs
+ * batch 1 first, released again, so that the backend's code is paged in and its thread pool runs
  * before anything is measured. Then the session at the full batch; once it rests, the peak is
  * reset, and the steps run.
  */
@@ -173,22 +211,38 @@ export async function measureHere(r: PeakRequest): Promise<PeakMeasurement> {
     arena: r.allocator === 'arena',
     ...(r.threads !== undefined && { threads: r.threads }),
   };
-  const seed = { seed: r.seed };
-  const warmUp = await TrainingSession.create(small, { batch: 1, optimizer: SGD }, seed, session);
+  const backend = await trainingBackend(r.backend ?? 'onnxruntime');
+  const warmUp = await backend.create(small, { batch: 1, optimizer: SGD }, { seed: r.seed }, session);
   const first = firstOf(batch, r.input);
   await warmUp.step(first.images, first.labels, LR, 1);
   await warmUp.release();
-  // The graph `convlab train` compiles, NCHWc convolutions included (see TrainingSession.create).
-  const graph = trainingGraph(model, { batch: r.batch, optimizer: SGD, target: await onnxruntimeTarget() });
+  const open = await opener(r, model, session);
   await settle();
   const baseline = residentMemory().rss;
 
   const started = performance.now();
-  const runner = await TrainingSession.open(graph, seed, session);
+  const runner = await open();
   const sessionSeconds = (performance.now() - started) / 1000;
   await settle();
   resetPeak();
   const resting = residentMemory().rss;
+  const steps = await measureSteps(r, runner, batch, resting);
+  const planned = plannedArenas(runner);
+  await runner.release();
+  return {
+    peak: Math.max(...steps.peakAfterStep),
+    ...steps,
+    state: runner.stateBytes,
+    baseline,
+    session: resting - baseline,
+    held: residentMemory().peak - baseline,
+    ...(planned && { planned }),
+    sessionSeconds,
+  };
+}
+
+/** The steps, each followed by the running peak: the state fed plus the rise above the resting session. */
+async function measureSteps(r: PeakRequest, runner: StepSession, batch: Batch, resting: number) {
   const peakAfterStep: number[] = [];
   const stepSeconds: number[] = [];
   const losses: number[] = [];
@@ -200,17 +254,7 @@ export async function measureHere(r: PeakRequest): Promise<PeakMeasurement> {
     // The state the step replaced is garbage now; collected, it cannot pile up over the steps.
     await settle();
   }
-  await runner.release();
-  return {
-    peak: Math.max(...peakAfterStep),
-    peakAfterStep,
-    state: runner.stateBytes,
-    baseline,
-    session: resting - baseline,
-    sessionSeconds,
-    stepSeconds,
-    losses,
-  };
+  return { peakAfterStep, stepSeconds, losses };
 }
 
 /** The child's script: beside this file, TypeScript under tsx in a checkout, JavaScript once built. */

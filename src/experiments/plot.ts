@@ -9,6 +9,14 @@ export interface Series {
   /** Draw a marker at each point (default: when the series has at most 40 points). */
   readonly markers?: boolean;
   readonly dashed?: boolean;
+  /** Palette index; default: the series' place among those in the legend. */
+  readonly colour?: number;
+  /** List the series in the legend (default true); per-seed lines share their arm's entry. */
+  readonly legend?: boolean;
+  /** A thin, faint line: one seed among several. */
+  readonly thin?: boolean;
+  /** A shaded band (x, low, high) in the series' colour: an interval around it. */
+  readonly band?: readonly (readonly [number, number, number])[];
 }
 
 export interface Chart {
@@ -70,6 +78,23 @@ const format = (v: number) => {
   return String(+v.toPrecision(4));
 };
 
+/** A filled polygon from the band's low edge, left to right, back along its high edge. */
+function band(
+  b: readonly (readonly [number, number, number])[],
+  colour: string,
+  sx: (x: number) => number,
+  sy: (y: number) => number,
+  drawable: (p: readonly [number, number]) => boolean,
+): string {
+  const kept = b.filter(([x, lo, hi]) => drawable([x, lo]) && drawable([x, hi]));
+  const edge = [
+    ...kept.map(([x, lo]) => [x, lo] as const),
+    ...[...kept].reverse().map(([x, , hi]) => [x, hi] as const),
+  ];
+  const d = edge.map(([x, y], j) => `${j ? 'L' : 'M'}${sx(x).toFixed(1)} ${sy(y).toFixed(1)}`).join(' ');
+  return `<path d="${d} Z" fill="${colour}" fill-opacity="0.15" stroke="none"/>`;
+}
+
 export function lineChart(c: Chart): string {
   const width = c.width ?? 720;
   const height = c.height ?? 420;
@@ -77,8 +102,11 @@ export function lineChart(c: Chart): string {
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const points = c.series
-    .flatMap((s) => s.points)
-    .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    .flatMap((s) => [
+      ...s.points,
+      ...(s.band ?? []).flatMap(([x, lo, hi]) => [[x, lo] as const, [x, hi] as const]),
+    ])
+    .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!c.logY || y > 0));
   const ys = [...points.map(([, y]) => y), ...(c.includeY ?? [])];
   const fy = (y: number) => (c.logY ? Math.log10(Math.max(y, Number.MIN_VALUE)) : y);
   let [x0, x1] = [Math.min(...points.map(([x]) => x)), Math.max(...points.map(([x]) => x))];
@@ -116,28 +144,32 @@ export function lineChart(c: Chart): string {
     `<text x="${margin.left + plotW / 2}" y="${height - 14}" text-anchor="middle">${escapeXml(c.x)}</text>`,
     `<text transform="translate(18 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(c.y)}${c.logY ? ' (log scale)' : ''}</text>`,
   );
-  c.series.forEach((s, i) => {
-    const colour = COLOURS[i % COLOURS.length]!;
-    const finite = s.points.filter(
-      ([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!c.logY || y > 0),
-    );
+  let listed = 0;
+  for (const s of c.series) {
+    const place = s.legend === false ? undefined : listed++;
+    const colour = COLOURS[(s.colour ?? place ?? 0) % COLOURS.length]!;
+    const drawable = ([x, y]: readonly [number, number]) =>
+      Number.isFinite(x) && Number.isFinite(y) && (!c.logY || y > 0);
+    if (s.band) out.push(band(s.band, colour, sx, sy, drawable));
+    const finite = s.points.filter(drawable);
     const path = finite
       .map(([x, y], j) => `${j ? 'L' : 'M'}${sx(x).toFixed(1)} ${sy(y).toFixed(1)}`)
       .join(' ');
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
-    if (finite.length > 1)
-      out.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="1.8"${dash}/>`);
+    const stroke = s.thin ? 'stroke-width="0.8" stroke-opacity="0.45"' : 'stroke-width="1.8"';
+    if (finite.length > 1) out.push(`<path d="${path}" fill="none" stroke="${colour}" ${stroke}${dash}/>`);
     if (s.markers ?? finite.length <= 40) {
       for (const [x, y] of finite)
         out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${colour}"/>`);
     }
-    const ly = margin.top + 10 + i * 20;
+    if (place === undefined) continue;
+    const ly = margin.top + 10 + place * 20;
     const lx = margin.left + plotW + 14;
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash}/>`,
       `<text x="${lx + 30}" y="${ly + 4}">${escapeXml(s.label)}</text>`,
     );
-  });
+  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -1,5 +1,3 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { spatialPyramidPool } from '../blocks/spp.js';
 import { channelStats } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
@@ -16,13 +14,13 @@ import { maxpool2d } from '../ops/maxpool2d.js';
 import { relu } from '../ops/relu.js';
 import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { evaluate, evaluationModel, type Normalisation } from '../train/evaluate.js';
-import { train } from '../train/loop.js';
-import type { EpochRecord } from '../train/metrics.js';
-import type { Budget, ExperimentContext, Outcome, Verdict } from './experiment.js';
+import type { Budget, Experiment, ReportInput, SeedContext } from './experiment.js';
+import { meanWithInterval, seedCurves } from './figures.js';
+import type { Effects, Rule } from './judge.js';
 import { lineChart } from './plot.js';
 import { registerExperiment } from './registry.js';
-import { markdownTable, percent } from './report.js';
-import { SGD, subset } from './training.js';
+import { markdownTable, percent, spread } from './report.js';
+import { subset, trainRun } from './training.js';
 
 /** The pyramid of the paper's Fig. 3: 4x4, 2x2 and 1x1 bins (its ImageNet nets use 6x6, 3x3, 2x2, 1x1). */
 const LEVELS = [4, 2, 1] as const;
@@ -36,11 +34,17 @@ const HIDDEN = 64;
  */
 const SCALES = [4 / 7, 5 / 7, 6 / 7, 1, 8 / 7, 10 / 7, 12 / 7, 2] as const;
 
-const BUDGETS: Record<
-  Budget,
-  { train: number; test: number; epochs: number; batch: number; scales: readonly number[] }
-> = {
-  quick: { train: 256, test: 128, epochs: 1, batch: 32, scales: [5 / 7, 1, 10 / 7] },
+interface SppBudget {
+  readonly train: number;
+  readonly test: number;
+  /** Epochs of the full budget; its half trains for half as many. */
+  readonly epochs: number;
+  readonly batch: number;
+  readonly scales: readonly number[];
+}
+
+const BUDGETS: Record<Budget, SppBudget> = {
+  quick: { train: 256, test: 128, epochs: 2, batch: 32, scales: [5 / 7, 1, 10 / 7] },
   full: { train: 20000, test: 2000, epochs: 4, batch: 64, scales: SCALES },
 };
 const LR = 0.05;
@@ -106,68 +110,6 @@ const sizeAt = (scale: number, h: number, w: number): [number, number] => [
   Math.round(scale * w),
 ];
 
-/**
- * One seeded training run through `convlab train`'s loop (as trainRun does) that keeps the trained
- * weights, which trainRun drops with its scratch folder: they are what gets evaluated at every size.
- */
-async function trainKeepingWeights(
-  ctx: ExperimentContext,
-  graph: Graph,
-  data: Dataset,
-  b: (typeof BUDGETS)[Budget],
-  normalise: Normalisation,
-): Promise<{ epochs: readonly EpochRecord[]; weights: Map<string, WeightData>; seconds: number }> {
-  const out = join(ctx.scratch, 'spp-train');
-  mkdirSync(out, { recursive: true });
-  let lastLog = 0;
-  try {
-    const result = await train({
-      graph,
-      data,
-      out,
-      config: {
-        model: graph.name,
-        graph: graph.name,
-        data: ctx.source,
-        limit: data.train.count,
-        epochs: b.epochs,
-        batch: b.batch,
-        lr: LR,
-        optimizer: SGD,
-        schedule: 'cosine',
-        warmup: 0,
-        labelSmoothing: 0,
-        auxWeight: null,
-        aux: true,
-        seed: ctx.seed,
-        augment: { pad: 0, flip: false },
-        normalise,
-      },
-      ...(ctx.session && { session: ctx.session }),
-      ...(ctx.backend && { backend: ctx.backend }),
-      observe(record) {
-        if (record.time - lastLog < 10) return;
-        lastLog = record.time;
-        ctx.log(`  epoch ${record.epoch}/${b.epochs} step ${record.step} loss ${record.loss.toFixed(4)}`);
-      },
-    });
-    for (const e of result.history) {
-      ctx.log(
-        `  epoch ${e.epoch} train loss ${e.loss.toFixed(4)} acc ${percent(e.accuracy)}, test acc ${percent(e.testAccuracy)}`,
-      );
-    }
-    if (!result.files.weights) throw new ConvlabError('the SPP training run ended without its weights');
-    const tensors = readSafetensorsFile(result.files.weights).tensors;
-    return {
-      epochs: result.history,
-      weights: new Map([...tensors].map(([name, t]) => [name, t.data])),
-      seconds: result.time,
-    };
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-}
-
 export interface SizeResult {
   readonly size: readonly [number, number];
   readonly features: Features;
@@ -177,98 +119,157 @@ export interface SizeResult {
   readonly flatten: { readonly features: Features; readonly loads: boolean; readonly error?: string };
 }
 
-/** Held: one feature length at every size and the net well above chance at each (twice chance or more). */
-export function verdictOf(results: readonly SizeResult[], classes: number): Verdict {
-  const lengths = new Set(results.map((r) => r.features.head));
-  if (lengths.size !== 1 || results.some((r) => !Number.isFinite(r.accuracy))) return 'did not hold';
-  return results.every((r) => r.accuracy >= 2 / classes) ? 'held' : 'inconclusive';
+export interface SppMeasurement {
+  readonly trainingSize: readonly [number, number];
+  readonly classes: number;
+  readonly epochs: number;
+  readonly trainAccuracy: number;
+  readonly testAccuracy: number;
+  readonly sizes: readonly SizeResult[];
 }
 
-async function run(ctx: ExperimentContext): Promise<Outcome> {
+/** The SPP net's trained weights at every size; the flatten twin's training-size weights tried at each. */
+async function evaluateAtSize(
+  ctx: SeedContext,
+  data: Dataset,
+  scale: number,
+  weights: { spp: Map<string, WeightData>; flatten: Map<string, WeightData> },
+  normalise: Normalisation,
+): Promise<SizeResult> {
+  const [c, h, w] = data.train.shape;
+  const size = sizeAt(scale, h, w);
+  const classes = data.train.classes;
+  const r = resolveGraph(buildSppNet([c, ...size], classes));
+  const images = await resizeImages(data.test, size, ctx.session);
+  const e = await evaluate(r, weights.spp, images, normalise, BUDGETS[ctx.budget].batch, ctx.session);
+  const flat = resolveGraph(buildSppNet([c, ...size], classes, 'flatten'));
+  let error: string | undefined;
+  try {
+    evaluationModel(flat, weights.flatten, images.shape, normalise);
+  } catch (err) {
+    if (!(err instanceof ConvlabError)) throw err;
+    error = err.message;
+  }
+  const features = featuresOf(r);
+  ctx.log(
+    `  ${size.join('x')}: conv map ${features.convMap.join('x')}, SPP ${features.head} features, test acc ${percent(e.accuracy)}`,
+  );
+  return {
+    size,
+    features,
+    accuracy: e.accuracy,
+    loss: e.loss,
+    flatten: { features: featuresOf(flat), loads: error === undefined, ...(error && { error }) },
+  };
+}
+
+async function measure(ctx: SeedContext): Promise<SppMeasurement> {
   const b = BUDGETS[ctx.budget];
   const data = subset(ctx.data, b);
   const [c, h, w] = data.train.shape;
   const classes = data.train.classes;
-  const normalise = await channelStats(data.train, ctx.session);
-  ctx.log(`training the SPP net at ${h}x${w}`);
-  const trained = await trainKeepingWeights(ctx, buildSppNet([c, h, w], classes), data, b, normalise);
-
+  const epochs = ctx.scale === 'half' ? b.epochs / 2 : b.epochs;
+  ctx.log(`training the SPP net at ${h}x${w}, seed ${ctx.seed}, ${epochs} epochs`);
+  const run = await trainRun(ctx, {
+    name: 'spp-net',
+    graph: buildSppNet([c, h, w], classes),
+    data,
+    epochs,
+    batch: b.batch,
+    lr: LR,
+  });
+  const trained = new Map([...readSafetensorsFile(run.weights).tensors].map(([name, t]) => [name, t.data]));
   // The flatten twin's weights at the training size: at any other size fc1 needs another shape.
-  const flattenWeights = initialWeights(resolveGraph(buildSppNet([c, h, w], classes, 'flatten')), ctx.seed);
-  const results: SizeResult[] = [];
+  const flatten = initialWeights(resolveGraph(buildSppNet([c, h, w], classes, 'flatten')), ctx.seed);
+  const normalise = await channelStats(data.train, ctx.session);
+  const sizes: SizeResult[] = [];
   for (const scale of b.scales) {
-    const size = sizeAt(scale, h, w);
-    const r = resolveGraph(buildSppNet([c, ...size], classes));
-    const images = await resizeImages(data.test, size, ctx.session);
-    const e = await evaluate(r, trained.weights, images, normalise, b.batch, ctx.session);
-    const flat = resolveGraph(buildSppNet([c, ...size], classes, 'flatten'));
-    let error: string | undefined;
-    try {
-      evaluationModel(flat, flattenWeights, images.shape, normalise);
-    } catch (err) {
-      if (!(err instanceof ConvlabError)) throw err;
-      error = err.message;
-    }
-    const features = featuresOf(r);
-    results.push({
-      size,
-      features,
-      accuracy: e.accuracy,
-      loss: e.loss,
-      flatten: { features: featuresOf(flat), loads: error === undefined, ...(error && { error }) },
-    });
-    ctx.log(
-      `  ${size.join('x')}: conv map ${features.convMap.join('x')}, SPP ${features.head} features, test acc ${percent(e.accuracy)}`,
-    );
+    sizes.push(await evaluateAtSize(ctx, data, scale, { spp: trained, flatten }, normalise));
   }
-
-  const at = (r: SizeResult) => r.size.join('x');
-  const home = results.find((r) => r.size[0] === h && r.size[1] === w)!;
-  const others = results.filter((r) => r !== home);
-  const lengths = [...new Set(results.map((r) => r.features.head))];
-  const verdict = verdictOf(results, classes);
-  const flattenLengths = results.map((r) => r.features.flattened);
-  const refused = others.filter((r) => !r.flatten.loads).length;
-  const index = results.indexOf(home);
-  const nearest = [results[index - 1], results[index + 1]].filter((r) => r !== undefined);
-  const farthest = [results[0]!, results.at(-1)!].filter((r) => r !== home && !nearest.includes(r));
-  const best = results.reduce((a, r) => (r.accuracy > a.accuracy ? r : a));
-  const points = (r: SizeResult) => {
-    const change = 100 * (r.accuracy - home.accuracy);
-    return `${percent(r.accuracy, 1)} at ${at(r)} (${change >= 0 ? '+' : ''}${change.toFixed(1)} points)`;
+  const last = run.epochs.at(-1)!;
+  return {
+    trainingSize: [h, w],
+    classes,
+    epochs,
+    trainAccuracy: last.accuracy,
+    testAccuracy: last.testAccuracy,
+    sizes,
   };
-  const finding =
-    (lengths.length === 1
-      ? `The pyramid gave ${lengths[0]} features at every input size from ${at(results[0]!)} to ${at(results.at(-1)!)}, so the weights trained at ${h}x${w} ran unchanged at all ${results.length} sizes`
-      : `The pyramid's output length varied with the input size (${lengths.join(', ')})`) +
-    `; the last conv map flattened would give ${Math.min(...flattenLengths)} to ${Math.max(...flattenLengths)} features, ` +
-    `and a flatten head's ${h}x${w} weights load at ${others.length - refused} of the ${others.length} other sizes. ` +
-    `Test accuracy is ${percent(home.accuracy, 1)} at the training size${best === home ? ', the best of all sizes' : ` (best: ${percent(best.accuracy, 1)} at ${at(best)})`}` +
-    `; at the nearest sizes it is ${nearest.map(points).join(' and ')}` +
-    `${farthest.length ? `, at the extremes ${farthest.map(points).join(' and ')}` : ''}; chance is ${percent(1 / classes, 0)}.`;
+}
 
-  const sizes = results.map((r) => r.size[0]);
-  const figures = [
+export const RULES: readonly Rule[] = [
+  {
+    key: 'fixed-length',
+    claim: 'the pyramid feeds fc1 the same number of features at every input size',
+    effect: 'whether the lengths read from the resolved graphs at all sizes are one',
+    test: { kind: 'always' },
+    format: 'number',
+  },
+  {
+    key: 'above-twice-chance',
+    claim: 'the one set of weights classifies at every size at or above twice chance',
+    effect: 'the lowest test accuracy over the sizes minus twice chance',
+    test: { kind: 'greater', threshold: 0 },
+    format: 'points',
+  },
+  {
+    key: 'flatten-refused',
+    claim: 'a flatten head (the contrast) cannot take its training-size weights at any other size',
+    effect: "whether the flatten twin's weights are refused at every other size",
+    test: { kind: 'always' },
+    format: 'number',
+    secondary: true,
+  },
+];
+
+const isHome = (m: SppMeasurement, r: SizeResult) =>
+  r.size[0] === m.trainingSize[0] && r.size[1] === m.trainingSize[1];
+
+export function effects(m: SppMeasurement): Effects {
+  return {
+    'fixed-length': new Set(m.sizes.map((r) => r.features.head)).size === 1,
+    'above-twice-chance': Math.min(...m.sizes.map((r) => r.accuracy)) - 2 / m.classes,
+    'flatten-refused': m.sizes.every((r) => isHome(m, r) || !r.flatten.loads),
+  };
+}
+
+const accuracies = (input: ReportInput<SppMeasurement>, i: number) =>
+  input.full.map((s) => s.measurement.sizes[i]!.accuracy);
+
+function figures(input: ReportInput<SppMeasurement>) {
+  const m = input.full[0]!.measurement;
+  const [h, w] = m.trainingSize;
+  const sizes = m.sizes.map((r) => r.size[0]);
+  const chance = 1 / m.classes;
+  return [
     {
       name: 'accuracy-by-size',
-      caption: `Test accuracy of the one SPP net trained at ${h}x${w}, evaluated on the test images resized (bilinear) to each size.`,
+      caption: `Test accuracy of the SPP net trained at ${h}x${w}, evaluated on the test images resized (bilinear) to each size: every seed (thin) and the mean over seeds with its 95% interval.`,
       svg: lineChart({
         title: `SPP net trained at ${h}x${w}: accuracy at other input sizes`,
         x: 'input size (pixels per side)',
         y: 'test accuracy',
         series: [
-          {
-            label: `SPP net (trained ${h}x${w})`,
-            markers: true,
-            points: results.map((r) => [r.size[0], r.accuracy] as const),
-          },
+          meanWithInterval(
+            `mean of ${input.full.length} seeds`,
+            0,
+            sizes,
+            input.full.map((s) => s.measurement.sizes.map((r) => r.accuracy)),
+            { markers: true },
+          ),
+          ...seedCurves(
+            'each seed',
+            0,
+            input.full.map((s) => s.measurement.sizes.map((r) => [r.size[0], r.accuracy] as const)),
+          ).map((series) => ({ ...series, legend: false })),
           {
             label: 'chance',
             dashed: true,
             markers: false,
+            colour: 1,
             points: [
-              [Math.min(...sizes), 1 / classes],
-              [Math.max(...sizes), 1 / classes],
+              [Math.min(...sizes), chance],
+              [Math.max(...sizes), chance],
             ],
           },
         ],
@@ -288,32 +289,35 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
           {
             label: `SPP (${LEVELS.map((n) => `${n}x${n}`).join(', ')})`,
             markers: true,
-            points: results.map((r) => [r.size[0], r.features.head] as const),
+            points: m.sizes.map((r) => [r.size[0], r.features.head] as const),
           },
           {
             label: 'flatten (plain head)',
             dashed: true,
             markers: true,
-            points: results.map((r) => [r.size[0], r.features.flattened] as const),
+            points: m.sizes.map((r) => [r.size[0], r.features.flattened] as const),
           },
         ],
       }),
     },
   ];
+}
 
-  const table = markdownTable(
+function resultsTable(input: ReportInput<SppMeasurement>): string {
+  const m = input.full[0]!.measurement;
+  const home = m.sizes.find((r) => isHome(m, r))!;
+  return markdownTable(
     [
       'input',
       'last conv map',
       'flattened (a flatten head feeds fc1)',
       'SPP features (fed to fc1)',
       'fc1 weight (SPP)',
-      `flatten head with the ${h}x${w} weights`,
+      `flatten head with the ${m.trainingSize.join('x')} weights`,
       'test accuracy',
-      'test loss',
     ],
-    results.map((r) => [
-      at(r) + (r === home ? ' (trained)' : ''),
+    m.sizes.map((r, i) => [
+      r.size.join('x') + (r === home ? ' (trained)' : ''),
       r.features.convMap.join('x'),
       r.features.flattened,
       r.features.head,
@@ -321,38 +325,65 @@ async function run(ctx: ExperimentContext): Promise<Outcome> {
       r.flatten.loads
         ? 'loads'
         : `refused: fc1 needs ${r.flatten.features.fc1Weight.join('x')}, has ${home.flatten.features.fc1Weight.join('x')}`,
-      percent(r.accuracy),
-      r.loss.toFixed(4),
+      spread(accuracies(input, i), (x) => percent(x)),
     ]),
   );
-  const firstError = others.find((r) => r.flatten.error)?.flatten.error;
-  const last = trained.epochs.at(-1)!;
-  const setup = [
-    `One small SPP-net for ${ctx.data.name}: three 3x3 conv layers (${WIDTHS.join(', ')} channels, padding 1, ReLU), 2x2 max-pooling after the first two, then spatial pyramid pooling (convlab's \`spatialPyramidPool\` block: adaptive max-pooling into ${LEVELS.map((n) => `${n}x${n}`).join(', ')} bins, flattened and concatenated, ${WIDTHS.at(-1)} x ${LEVELS.reduce((s, n) => s + n * n, 0)} = ${WIDTHS.at(-1)! * LEVELS.reduce((s, n) => s + n * n, 0)} features), fc1 (${HIDDEN}, ReLU) and a linear classifier; no batch norm, as in the paper's nets, so nothing in the net depends on statistics of the training size.`,
-    `Trained once at ${h}x${w} on the first ${data.train.count} training images: ${b.epochs} epoch${b.epochs === 1 ? '' : 's'}, batch ${b.batch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr ${LR} with a cosine decay, Kaiming-normal conv initialisation, no augmentation, one size only (the paper's multi-size training, section 2.3, alternates 180x180 and 224x224 to make the net scale-invariant; here the pyramid is tested alone); final train accuracy ${percent(last.accuracy)}, test ${percent(last.testAccuracy)}.`,
-    `Then the same weights are evaluated on the first ${data.test.count} test images resized to each size (bilinear, half-pixel centres, no antialiasing, in onnxruntime; normalised with the training set's mean and std): the graph is built and resolved at that input size, the lengths below are read from the resolved graph, and \`evaluate\` runs the inference graph with the trained weights by name.`,
+}
+
+function setup(input: ReportInput<SppMeasurement>): string {
+  const b = BUDGETS[input.budget];
+  const m = input.full[0]!.measurement;
+  const [h, w] = m.trainingSize;
+  const firstError = m.sizes.find((r) => r.flatten.error)?.flatten.error;
+  const bins = LEVELS.reduce((s, n) => s + n * n, 0);
+  return [
+    `One small SPP-net for ${input.data.name}: three 3x3 conv layers (${WIDTHS.join(', ')} channels, padding 1, ReLU), 2x2 max-pooling after the first two, then spatial pyramid pooling (convlab's \`spatialPyramidPool\` block: adaptive max-pooling into ${LEVELS.map((n) => `${n}x${n}`).join(', ')} bins, flattened and concatenated, ${WIDTHS.at(-1)} x ${bins} = ${WIDTHS.at(-1)! * bins} features), fc1 (${HIDDEN}, ReLU) and a linear classifier; no batch norm, as in the paper's nets, so nothing in the net depends on statistics of the training size.`,
+    `Each seed trains it at ${h}x${w} on the first ${b.train} training images: ${b.epochs} epochs, batch ${b.batch}, SGD with Nesterov momentum 0.9, weight decay 5e-4, lr ${LR} with a cosine decay, Kaiming-normal conv initialisation, no augmentation, one size only (the paper's multi-size training, section 2.3, alternates 180x180 and 224x224 to make the net scale-invariant; here the pyramid is tested alone); final train accuracy ${spread(
+      input.full.map((s) => s.measurement.trainAccuracy),
+      (x) => percent(x),
+    )}, test ${spread(
+      input.full.map((s) => s.measurement.testAccuracy),
+      (x) => percent(x),
+    )}.`,
+    `Then the same weights are evaluated on the first ${b.test} test images resized to each size (bilinear, half-pixel centres, no antialiasing, in onnxruntime; normalised with the training set's mean and std): the graph is built and resolved at that input size, the lengths below are read from the resolved graph, and \`evaluate\` runs the inference graph with the trained weights by name.`,
     `For contrast the same net with a plain flatten instead of the pyramid is built at each size and given its ${h}x${w} weights: fc1's input length follows the conv map's area, so the export refuses them at any other size${firstError ? ` (e.g. "${firstError}")` : ''}.`,
-    `Verdict: held when fc1 receives the same length at every size and the net stays at or above twice chance (${percent(2 / classes, 0)}) at each; inconclusive when the length is fixed but some size falls below that; not held when the length changes.`,
   ].join(' ');
+}
+
+function report(input: ReportInput<SppMeasurement>) {
+  const m = input.full[0]!.measurement;
+  const lengths = [...new Set(input.full.flatMap((s) => s.measurement.sizes.map((r) => r.features.head)))];
+  const homeIndex = m.sizes.findIndex((r) => isHome(m, r));
+  const at = (i: number) =>
+    `${spread(accuracies(input, i), (x) => percent(x, 1))} at ${m.sizes[i]!.size.join('x')}`;
+  const finding =
+    (lengths.length === 1
+      ? `The pyramid gave ${lengths[0]} features at every input size from ${m.sizes[0]!.size.join('x')} to ${m.sizes.at(-1)!.size.join('x')}, so the weights trained at ${m.trainingSize.join('x')} ran unchanged at all ${m.sizes.length} sizes`
+      : `The pyramid's output length varied with the input size (${lengths.join(', ')})`) +
+    `. Test accuracy over ${input.full.length} seeds (mean ± sd [95% interval]): ${at(homeIndex)} (the training size), ${at(0)} and ${at(m.sizes.length - 1)} at the extremes; chance is ${percent(1 / m.classes, 0)}.`;
   return {
-    verdict,
     finding,
-    setup,
-    results: table,
-    figures,
+    setup: setup(input),
+    results: resultsTable(input),
+    figures: figures(input),
     raw: {
       levels: LEVELS,
-      trainingSize: [h, w],
-      training: { seconds: trained.seconds, epochs: trained.epochs },
-      sizes: results,
+      budget: BUDGETS[input.budget],
+      accuracy: m.sizes.map((r, i) => ({ size: r.size, perSeed: accuracies(input, i) })),
     },
   };
 }
 
-registerExperiment({
+export const spp: Experiment<SppMeasurement> = registerExperiment({
   name: 'spp',
   title: 'Spatial pyramid pooling gives a fixed-length representation at any input size',
   claim:
     'Existing CNNs "require a fixed-size (e.g., 224x224) input image"; with spatial pyramid pooling the network "can generate a fixed-length representation regardless of image size/scale", so it can take inputs of any size (He, Zhang, Ren and Sun, "Spatial Pyramid Pooling in Deep Convolutional Networks for Visual Recognition", ECCV 2014 and TPAMI 2015, abstract and section 2.2).',
-  run,
+  budgets: BUDGETS,
+  seeds: { quick: 2, full: 5 },
+  half: { kind: 'rerun', describe: 'a run of its own, trained for half the epochs' },
+  rules: RULES,
+  measure,
+  effects,
+  report,
 });

@@ -1,80 +1,58 @@
-import '../../src/experiments/densenet_memory.js';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import { depthGrowth, relativeError } from '../../src/experiments/densenet_memory.js';
+import {
+  depthGrowth,
+  effects,
+  type MemoryMeasurement,
+  type MemoryRow,
+  RULES,
+  relativeError,
+} from '../../src/experiments/densenet_memory.js';
+import { judge } from '../../src/experiments/judge.js';
 import { measureInFreshProcess, residentMemory, writeBatch } from '../../src/experiments/measure_memory.js';
 import { buildModel, resolveGraph } from '../../src/index.js';
+import { type QuickRun, removeRun, runQuick } from './quick.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'convlab-densenet-memory-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let run: QuickRun<MemoryMeasurement> | undefined;
+afterAll(() => removeRun(run));
 
-interface Measurement {
-  peak: number;
-  peakAfterStep: number[];
-  state: number;
-  losses: number[];
-}
-
-interface ModelResult {
-  model: string;
-  family: string;
-  depth: number;
-  params: number;
-  estimate: { peak: number; params: number };
-  measured: Measurement;
-  arena?: Measurement;
-  error: number;
-  testAccuracy?: number;
-}
-
-describe('experiment densenet-memory (quick budget)', () => {
-  it('measures, estimates and trains both nets and writes the report, plots and raw numbers', async () => {
-    const stdout: string[] = [];
-    const io = { stdout: (t: string) => stdout.push(t), stderr: () => {} };
-    const code = await main(
-      ['experiment', 'densenet-memory', '--out', dir, '--budget', 'quick', '--json'],
-      io,
-    );
-    expect(code).toBe(0);
-    const summary = JSON.parse(stdout.join('\n')) as { verdict: string };
+describe('experiment densenet-memory (quick budget, 2 repeats)', () => {
+  it('measures, estimates and trains and writes the report, plots and numbers', async () => {
+    run = await runQuick<MemoryMeasurement>('densenet-memory', ['peak-vs-depth', 'peak-per-layer']);
     // One depth per family cannot tell linear from quadratic growth.
-    expect(summary.verdict).toBe('inconclusive');
-    const report = readFileSync(join(dir, 'report.md'), 'utf8');
-    expect(report).toContain('Quick budget');
-    expect(report).toContain('| resnet20 | 20 |');
-    for (const svg of ['peak-vs-depth.svg', 'peak-per-layer.svg']) {
-      expect(readFileSync(join(dir, svg), 'utf8')).toMatch(/^<svg[\s\S]*<(path|circle) [\s\S]*<\/svg>\n$/);
+    expect(run.summary.verdict).toBe('inconclusive');
+    expect(run.report).toMatch(/\| resnet20 \| 20 \|/);
+    // The half budget measures again at half the batch.
+    expect(run.seeds.full.map((m) => m.batch)).toEqual([16, 16]);
+    expect(run.seeds.half.map((m) => m.batch)).toEqual([8, 8]);
+    for (const m of [...run.seeds.full, ...run.seeds.half]) {
+      expect(m.rows.map((r) => r.model)).toEqual(['resnet20', 'densenet_bc_40_k12']);
+      for (const r of m.rows) {
+        const { measured } = r;
+        expect(measured.peakAfterStep).toHaveLength(1);
+        for (const loss of measured.losses) expect(Number.isFinite(loss)).toBe(true);
+        // The state alone is 3 copies of the weights (weights, velocities, BN buffers aside).
+        expect(measured.state).toBeGreaterThanOrEqual(2 * r.estimate.params);
+        expect(measured.peak).toBeGreaterThan(measured.state);
+        // A broken baseline shows as a peak near zero or far off; the estimate is within 2x either way.
+        expect(measured.peak / r.estimate.peak).toBeGreaterThan(0.5);
+        expect(measured.peak / r.estimate.peak).toBeLessThan(2);
+        expect(r.arena).toBeUndefined();
+      }
+      const [resnet, densenet] = m.rows;
+      // DenseNet-BC-40 has fewer parameters than ResNet-20 but far more feature maps to keep.
+      expect(densenet!.params).toBeLessThan(resnet!.params);
+      expect(densenet!.measured.peak).toBeGreaterThan(2 * resnet!.measured.peak);
     }
-    const { results } = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as {
-      results: { batch: number; models: ModelResult[] };
-    };
-    expect(results.models.map((m) => m.model)).toEqual(['resnet20', 'densenet_bc_40_k12']);
-    for (const m of results.models) {
-      const { measured } = m;
-      expect(measured.peakAfterStep).toHaveLength(1);
-      for (const loss of measured.losses) expect(Number.isFinite(loss)).toBe(true);
-      // The state alone is 3 copies of the weights (weights, velocities, BN buffers aside).
-      expect(measured.state).toBeGreaterThanOrEqual(2 * m.estimate.params);
-      expect(measured.peak).toBeGreaterThan(measured.state);
-      // A broken baseline shows as a peak near zero or far off; the estimate is within 2x either way.
-      expect(measured.peak / m.estimate.peak).toBeGreaterThan(0.5);
-      expect(measured.peak / m.estimate.peak).toBeLessThan(2);
-      expect(m.error).toBeCloseTo(relativeError(m.estimate.peak, measured.peak), 12);
-      expect(m.arena).toBeUndefined();
-      expect(m.testAccuracy).toBeGreaterThanOrEqual(0);
-      expect(m.testAccuracy).toBeLessThanOrEqual(1);
-    }
-    const [resnet, densenet] = results.models as [ModelResult, ModelResult];
-    // DenseNet-BC-40 has fewer parameters than ResNet-20 but far more feature maps to keep.
-    expect(densenet.params).toBeLessThan(resnet.params);
-    expect(densenet.measured.peak).toBeGreaterThan(2 * resnet.measured.peak);
-  }, 180_000);
+    // The full budget trains the shallowest ResNet for its accuracy; the half budget does not.
+    expect(run.seeds.full[0]!.rows[0]!.testAccuracy).toBeGreaterThanOrEqual(0);
+    expect(run.seeds.half[0]!.rows[0]!.testAccuracy).toBeUndefined();
+  }, 600_000);
 
   it('a measuring child that fails says which model and why', async () => {
-    const batchFile = join(dir, 'one.bin');
+    const batchFile = join(mkdtempSync(join(tmpdir(), 'convlab-memory-')), 'one.bin');
     writeBatch(batchFile, new Uint8Array(28 * 28), Int32Array.of(3));
     await expect(
       measureInFreshProcess({
@@ -101,6 +79,35 @@ describe('densenet-memory: depth growth', () => {
     expect(quadratic.rise).toBeCloseTo((64 + 100) / (40 + 64), 12);
     expect(quadratic.exponent).toBeCloseTo(2, 12);
     expect(relativeError(90, 100)).toBeCloseTo(-0.1, 12);
+  });
+
+  it('judges quadratic DenseNet growth and linear ResNet growth over repeats', () => {
+    const row = (model: string, family: string, depth: number, peak: number) =>
+      ({ model, family, depth, measured: { peak } }) as unknown as MemoryRow;
+    const repeat = (noise: number, denseSquare: number): MemoryMeasurement => ({
+      batch: 64,
+      input: [1, 28, 28],
+      classes: 10,
+      backend: 'onnxruntime',
+      rows: [
+        ...[20, 56, 110].map((d) => row(`resnet${d}`, 'ResNet', d, (5e6 + 3e6 * d) * (1 + noise))),
+        ...[40, 64, 100].map((d) =>
+          row(`densenet${d}`, 'DenseNet-BC', d, (1e7 * d + denseSquare * d * d) * (1 + noise)),
+        ),
+      ],
+    });
+    const quadratic = [0, 0.002, -0.002].map((n) => effects(repeat(n, 1e6)));
+    // Per added layer 1e7 + 1e6 (40 + 64) bytes, then 1e7 + 1e6 (64 + 100).
+    expect(Math.exp(quadratic[0]!['DenseNet-BC-rise'] as number)).toBeCloseTo(1.74e8 / 1.14e8, 9);
+    expect(quadratic[0]!['ResNet-rise']).toBeCloseTo(0, 9);
+    expect(judge(RULES, quadratic).verdict).toBe('held');
+    // DenseNet growing linearly too: the claim does not hold.
+    expect(
+      judge(
+        RULES,
+        [0, 0.002, -0.002].map((n) => effects(repeat(n, 0))),
+      ).verdict,
+    ).toBe('did not hold');
   });
 
   it('DenseNet-BC-L has L weighted layers (6n + 4), as the zoo builds it', () => {

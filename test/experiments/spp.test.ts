@@ -1,14 +1,18 @@
-import '../../src/experiments/spp.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import { buildSppNet, featuresOf, type SizeResult, verdictOf } from '../../src/experiments/spp.js';
+import { judge } from '../../src/experiments/judge.js';
+import {
+  buildSppNet,
+  effects,
+  featuresOf,
+  RULES,
+  type SizeResult,
+  type SppMeasurement,
+} from '../../src/experiments/spp.js';
 import { resolveGraph } from '../../src/ir/resolve.js';
+import { type QuickRun, removeRun, runQuick } from './quick.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-spp-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+let run: QuickRun<SppMeasurement> | undefined;
+afterAll(() => removeRun(run));
 
 describe('spp experiment net', () => {
   it('feeds fc1 the same 32 x 21 features at every input size, unlike a flatten head', () => {
@@ -28,63 +32,60 @@ describe('spp experiment net', () => {
     }
   });
 
-  it('holds the claim only with one feature length and every size above twice chance', () => {
-    const result = (head: number, accuracy: number) => ({ features: { head }, accuracy }) as SizeResult;
-    expect(verdictOf([result(672, 0.9), result(672, 0.5)], 10)).toBe('held');
-    expect(verdictOf([result(672, 0.9), result(672, 0.15)], 10)).toBe('inconclusive');
-    expect(verdictOf([result(672, 0.9), result(800, 0.9)], 10)).toBe('did not hold');
+  it('holds the claim only with one feature length and every size above twice chance on every seed', () => {
+    const result = (size: number, head: number, accuracy: number) =>
+      ({
+        size: [size, size],
+        features: { head },
+        accuracy,
+        flatten: { loads: size === 28 },
+      }) as unknown as SizeResult;
+    const seed = (sizes: SizeResult[]): SppMeasurement => ({
+      trainingSize: [28, 28],
+      classes: 10,
+      epochs: 4,
+      trainAccuracy: 0.9,
+      testAccuracy: 0.9,
+      sizes,
+    });
+    const good = [0.5, 0.52, 0.48].map((a) => seed([result(28, 672, 0.9), result(16, 672, a)]));
+    expect(effects(good[0]!)['above-twice-chance']).toBeCloseTo(0.3, 12);
+    expect(judge(RULES, good.map(effects)).verdict).toBe('held');
+    const nearChance = [0.15, 0.3, 0.2].map((a) => seed([result(28, 672, 0.9), result(16, 672, a)]));
+    expect(judge(RULES, nearChance.map(effects)).verdict).toBe('inconclusive');
+    const varies = seed([result(28, 672, 0.9), result(16, 800, 0.9)]);
+    expect(judge(RULES, [good[0]!, varies].map(effects)).verdict).toBe('did not hold');
   });
 });
 
-describe('convlab experiment spp', () => {
-  it('runs the quick budget end to end and writes the report, figures and numbers', async () => {
-    const out = join(root, 'quick');
-    let stdout = '';
-    const code = await main(['experiment', 'spp', '--out', out, '--budget', 'quick', '--json'], {
-      stdout: (t) => (stdout += t),
-      stderr: () => {},
-    });
-    expect(code).toBe(0);
-    const summary = JSON.parse(stdout) as { verdict: string; finding: string };
-    // The fixed length is exact whatever the training did; the quick net is above twice chance or not.
-    expect(['held', 'inconclusive']).toContain(summary.verdict);
-    expect(summary.finding).toContain('672 features at every input size');
-    for (const file of ['report.md', 'results.json', 'accuracy-by-size.svg', 'feature-length.svg']) {
-      expect(existsSync(join(out, file)), file).toBe(true);
+describe('convlab experiment spp (quick budget, 2 seeds)', () => {
+  it('trains per seed, evaluates at every size and writes the report, figures and numbers', async () => {
+    run = await runQuick<SppMeasurement>('spp', ['accuracy-by-size', 'feature-length']);
+    expect(run.report).toContain('fixed-length representation');
+    expect(run.results.parts.full.find((p) => p.key === 'fixed-length')!.verdict).toBe('held');
+    // The half budget is a run of its own: half the epochs.
+    expect(run.seeds.half.map((m) => m.epochs)).toEqual([1, 1]);
+    expect(run.seeds.full.map((m) => m.epochs)).toEqual([2, 2]);
+    for (const m of run.seeds.full) {
+      expect(m.sizes.map((s) => s.size)).toEqual([
+        [20, 20],
+        [28, 28],
+        [40, 40],
+      ]);
+      for (const s of m.sizes) {
+        expect(s.features.head).toBe(672);
+        expect(s.accuracy).toBeGreaterThanOrEqual(0);
+        expect(s.accuracy).toBeLessThanOrEqual(1);
+        expect(Number.isFinite(s.loss)).toBe(true);
+        // The flatten twin's 28x28 weights load only at 28x28, and the refusal says which weight.
+        expect(s.flatten.loads).toBe(s.size[0] === 28);
+        if (!s.flatten.loads) expect(s.flatten.error).toMatch(/fc1\.weight/);
+      }
+      expect(m.sizes.map((s) => s.features.convMap)).toEqual([
+        [32, 5, 5],
+        [32, 7, 7],
+        [32, 10, 10],
+      ]);
     }
-    expect(readFileSync(join(out, 'accuracy-by-size.svg'), 'utf8')).toMatch(/^<svg/);
-    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('fixed-length representation');
-    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
-      results: {
-        trainingSize: number[];
-        sizes: {
-          size: number[];
-          accuracy: number;
-          loss: number;
-          features: { head: number; convMap: number[] };
-          flatten: { loads: boolean; error?: string };
-        }[];
-      };
-    };
-    const sizes = results.results.sizes;
-    expect(sizes.map((s) => s.size)).toEqual([
-      [20, 20],
-      [28, 28],
-      [40, 40],
-    ]);
-    for (const s of sizes) {
-      expect(s.features.head).toBe(672);
-      expect(s.accuracy).toBeGreaterThanOrEqual(0);
-      expect(s.accuracy).toBeLessThanOrEqual(1);
-      expect(Number.isFinite(s.loss)).toBe(true);
-      // The flatten twin's 28x28 weights load only at 28x28, and the refusal says which weight.
-      expect(s.flatten.loads).toBe(s.size[0] === 28);
-      if (!s.flatten.loads) expect(s.flatten.error).toMatch(/fc1\.weight/);
-    }
-    expect(sizes.map((s) => s.features.convMap)).toEqual([
-      [32, 5, 5],
-      [32, 7, 7],
-      [32, 10, 10],
-    ]);
-  }, 180_000);
+  }, 600_000);
 });
