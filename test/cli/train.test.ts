@@ -1,31 +1,22 @@
 import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { Values } from '../src/cli/command.js';
-import { COMMANDS } from '../src/cli/main.js';
-import { trainCommand } from '../src/cli/train.js';
-import { FASHION_MNIST_DIR } from '../src/data/idx.js';
-import { ConvlabError } from '../src/ir/errors.js';
-import { readCheckpoint } from '../src/train/checkpoint.js';
-import { FILES } from '../src/train/run_folder.js';
-import { cli, type Run } from './cli.js';
-import { tinyIdx, writeIdx } from './data/helpers.js';
-import { ROOT } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { Values } from '../../src/cli/command.js';
+import { COMMANDS } from '../../src/cli/main.js';
+import { trainCommand } from '../../src/cli/train.js';
+import { FASHION_MNIST_DIR } from '../../src/data/idx.js';
+import { ConvlabError } from '../../src/ir/errors.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { FILES } from '../../src/train/run_folder.js';
+import { cli, type Run } from '../support/cli.js';
+import { tinyIdx, writeIdx } from '../support/idx.js';
+import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-cli-train-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('cli-train');
 let dirs = 0;
 const outDir = () => join(root, `out${dirs++}`);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildModel, listModels, numel, resolveGraph, summariseGraph } from '../src/index.js';
-import { golden, published } from './helpers.js';
+import { buildModel, listModels, numel, resolveGraph, summariseGraph } from '../../src/index.js';
+import { golden, published } from '../support/golden.js';
 
 const models = listModels();
 

@@ -1,11 +1,10 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
-import { spatialPyramidPool } from '../src/blocks/spp.js';
+import { describe, expect, it } from 'vitest';
+import { spatialPyramidPool } from '../../src/blocks/spp.js';
 import {
   adaptiveAvgpool2d,
   adaptiveMaxpool2d,
@@ -35,17 +34,17 @@ import {
   slice,
   softmax,
   type Tensor,
-} from '../src/index.js';
-import { initialWeights, Rng, type WeightData } from '../src/ir/init.js';
-import { exportOnnx, onnxModel } from '../src/onnx/export.js';
-import { encodeModel, Message, type ModelProto } from '../src/onnx/proto.js';
-import { openSession, runBatch, sessionOptions } from '../src/runtime/session.js';
-import { golden } from './helpers.js';
+} from '../../src/index.js';
+import { initialWeights, Rng, type WeightData } from '../../src/ir/init.js';
+import { exportOnnx, onnxModel } from '../../src/onnx/export.js';
+import { encodeModel, Message, type ModelProto } from '../../src/onnx/proto.js';
+import { openSession, runBatch, sessionOptions } from '../../src/runtime/session.js';
+import { golden } from '../support/golden.js';
+import { tempDir } from '../support/tmp.js';
 
 const PYTHON = '/usr/bin/python3';
 // In memory where there is a tmpfs: a VGG export is half a gigabyte, written twice per test.
-const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'convlab-onnx-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('onnx', { inMemory: true });
 
 /** What Debian's python3-onnx reads from a file: the checker's verdict and the graph's interface. */
 interface Checked {

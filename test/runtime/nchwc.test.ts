@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../src/ir/builder.js';
-import { onnxModel } from '../src/onnx/export.js';
-import type { ModelProto } from '../src/onnx/proto.js';
-import { conv2d } from '../src/ops/index.js';
-import { NCHWC_DOMAIN, nchwcBlockSize, nchwcTarget } from '../src/runtime/nchwc.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { onnxModel } from '../../src/onnx/export.js';
+import type { ModelProto } from '../../src/onnx/proto.js';
+import { conv2d } from '../../src/ops/index.js';
+import { NCHWC_DOMAIN, nchwcBlockSize, nchwcTarget } from '../../src/runtime/nchwc.js';
 
 const cpuFlags = (() => {
   try {

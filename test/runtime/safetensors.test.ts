@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConvlabError } from '../src/ir/errors.js';
+import { ConvlabError } from '../../src/ir/errors.js';
 import {
   type HostTensor,
   halfToFloat,
@@ -11,8 +10,9 @@ import {
   readSafetensorsFile,
   writeSafetensors,
   writeSafetensorsFile,
-} from '../src/runtime/safetensors.js';
-import { ROOT } from './helpers.js';
+} from '../../src/runtime/safetensors.js';
+import { ROOT } from '../support/paths.js';
+import { withTempDir } from '../support/tmp.js';
 
 /** mulberry32: a small seeded generator, so every fuzz run sees the same mutations. */
 function random(seed: number): () => number {
@@ -130,19 +130,15 @@ describe('safetensors round trip', () => {
     expect(() => writeSafetensors([['__metadata__', f32([1], [1])]])).toThrow(ConvlabError);
   });
 
-  it('writes files atomically and reads them back; a missing file is a clear error', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'convlab-st-'));
-    try {
+  it('writes files atomically and reads them back; a missing file is a clear error', () =>
+    withTempDir('st', (dir) => {
       const path = join(dir, 'w.safetensors');
       writeSafetensorsFile(path, sample());
       expect(readSafetensorsFile(path).tensors.get('conv1.weight')!.shape).toEqual([2, 1, 3, 3]);
       expect(() => readSafetensorsFile(join(dir, 'nope.safetensors'))).toThrow(
         /cannot read weights '.*nope\.safetensors': no such file/,
       );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
 
 describe('safetensors written by Python (tools/safetensors_fixture.py)', () => {

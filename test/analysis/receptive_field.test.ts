@@ -9,8 +9,8 @@ import {
   receptiveFields,
   receptiveFieldsOf,
   recursion,
-} from '../src/analysis/receptive_field.js';
-import { checkReceptiveFields, type Measured } from '../src/analysis/receptive_field_check.js';
+} from '../../src/analysis/receptive_field.js';
+import { checkReceptiveFields, type Measured } from '../../src/analysis/receptive_field_check.js';
 import {
   adaptiveAvgpool2d,
   adaptiveMaxpool2d,
@@ -28,8 +28,9 @@ import {
   resolveGraph,
   type SpatialTransfer,
   type Tensor,
-} from '../src/index.js';
-import { ROOT, readJson } from './helpers.js';
+} from '../../src/index.js';
+import { readJson } from '../support/golden.js';
+import { ROOT } from '../support/paths.js';
 
 const models = listModels();
 const has = (name: string): boolean => models.some((m) => m.name === name);

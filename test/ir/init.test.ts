@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { initialWeights, initTensor, Rng } from '../src/ir/init.js';
-import type { Init, TensorSpec } from '../src/ir/op.js';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { buildModel } from '../src/zoo/index.js';
+import { initialWeights, initTensor, Rng } from '../../src/ir/init.js';
+import type { Init, TensorSpec } from '../../src/ir/op.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { buildModel } from '../../src/zoo/index.js';
 
 const spec = (shape: number[], extra: Partial<TensorSpec> = {}): TensorSpec => ({
   name: 'weight',

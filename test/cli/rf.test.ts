@@ -1,14 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { Values } from '../src/cli/command.js';
-import { COMMANDS } from '../src/cli/main.js';
-import { rf } from '../src/cli/rf.js';
-import { add, ConvlabError, conv2d, GraphBuilder, listModels, relu, toSpec } from '../src/index.js';
-import { cli, type Run } from './cli.js';
+import type { Values } from '../../src/cli/command.js';
+import { COMMANDS } from '../../src/cli/main.js';
+import { rf } from '../../src/cli/rf.js';
+import { add, ConvlabError, conv2d, GraphBuilder, listModels, relu, toSpec } from '../../src/index.js';
+import { cli, type Run } from '../support/cli.js';
+import { tempDir } from '../support/tmp.js';
 
+const tmp = tempDir('cli-rf');
 const registered = COMMANDS.some((c) => c.name === 'rf');
 const has = (name: string): boolean => listModels().some((m) => m.name === name);
 
@@ -132,7 +133,7 @@ describe('convlab rf', () => {
     const a = conv2d(x, { out: 1, kernel: 3, padding: 1 }, 'a');
     const c = conv2d(x, { out: 1, kernel: 5, padding: [1, 1, 3, 3] }, 'c');
     b.output(relu(add(a, c, 'add'), 'out'));
-    const file = join(mkdtempSync(join(tmpdir(), 'convlab-rf-')), 'offset.json');
+    const file = join(tmp, 'offset.json');
     writeFileSync(file, JSON.stringify(toSpec(b.build())));
     const r = await convlabRf(file, '--json');
     expect(r.code).toBe(0);

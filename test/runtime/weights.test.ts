@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ConvlabError } from '../src/ir/errors.js';
-import { type Graph, withoutAux } from '../src/ir/graph.js';
-import { tensorSpecs } from '../src/ir/init.js';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { type HostTensor, readSafetensorsFile } from '../src/runtime/safetensors.js';
-import { fitAuxHeads, matchWeights } from '../src/runtime/weights.js';
-import { buildModel } from '../src/zoo/index.js';
-import { golden, ROOT } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ConvlabError } from '../../src/ir/errors.js';
+import { type Graph, withoutAux } from '../../src/ir/graph.js';
+import { tensorSpecs } from '../../src/ir/init.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { type HostTensor, readSafetensorsFile } from '../../src/runtime/safetensors.js';
+import { fitAuxHeads, matchWeights } from '../../src/runtime/weights.js';
+import { buildModel } from '../../src/zoo/index.js';
+import { golden } from '../support/golden.js';
+import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 /** Every tensor of a graph as a file would hold it (zeros: matching reads names, shapes and dtypes). */
 function fileFor(graph: Graph): Map<string, HostTensor> {
@@ -149,8 +149,7 @@ const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, torchvision']).status === 0;
 
 describe.skipIf(!hasTorch)('tools/torch_to_safetensors.py output loads into convlab by name', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'convlab-weights-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('weights');
 
   const python = (...args: string[]) => {
     const r = spawnSync(PYTHON, args, { encoding: 'utf8', cwd: join(ROOT, 'tools') });

@@ -1,16 +1,16 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../src/ir/builder.js';
-import type { Graph } from '../src/ir/graph.js';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { modelBytes } from '../src/onnx/emit.js';
-import { DataType } from '../src/onnx/proto.js';
-import { GraphWriter } from '../src/onnx/writer.js';
-import { dropout } from '../src/ops/dropout.js';
-import { flatten } from '../src/ops/flatten.js';
-import { linear } from '../src/ops/linear.js';
-import { MODULUS, salt, uniformDraws } from '../src/ops/random.js';
-import { TrainingSession } from '../src/train/step.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import type { Graph } from '../../src/ir/graph.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { modelBytes } from '../../src/onnx/emit.js';
+import { DataType } from '../../src/onnx/proto.js';
+import { GraphWriter } from '../../src/onnx/writer.js';
+import { dropout } from '../../src/ops/dropout.js';
+import { flatten } from '../../src/ops/flatten.js';
+import { linear } from '../../src/ops/linear.js';
+import { MODULUS, salt, uniformDraws } from '../../src/ops/random.js';
+import { TrainingSession } from '../../src/train/step.js';
 
 /** The hash of src/ops/random.ts written again in BigInt, from its comments. */
 function reference(seed: number, node: string, step: number, count: number): bigint[] {

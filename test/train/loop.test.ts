@@ -1,40 +1,31 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
-import { synthetic } from '../src/data/synthetic.js';
-import { GraphBuilder } from '../src/ir/builder.js';
-import { ConvlabError } from '../src/ir/errors.js';
-import type { Graph } from '../src/ir/graph.js';
-import { initialWeights } from '../src/ir/init.js';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { adaptiveAvgpool2d } from '../src/ops/adaptive_avgpool2d.js';
-import { batchnorm2d } from '../src/ops/batchnorm2d.js';
-import { conv2d } from '../src/ops/conv2d.js';
-import { dropout } from '../src/ops/dropout.js';
-import { flatten } from '../src/ops/flatten.js';
-import { linear } from '../src/ops/linear.js';
-import { relu } from '../src/ops/relu.js';
-import { readSafetensorsFile, writeSafetensors } from '../src/runtime/safetensors.js';
-import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../src/train/checkpoint.js';
-import type { TrainConfig } from '../src/train/config.js';
-import { evaluate } from '../src/train/evaluate.js';
-import { type TrainOptions, train } from '../src/train/loop.js';
-import { clock, lineSink, Progress, type ProgressSink } from '../src/train/progress.js';
-import { FILES } from '../src/train/run_folder.js';
-import { learningRate, type Schedule, schedule } from '../src/train/schedule.js';
+import { describe, expect, it } from 'vitest';
+import { synthetic } from '../../src/data/synthetic.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { ConvlabError } from '../../src/ir/errors.js';
+import type { Graph } from '../../src/ir/graph.js';
+import { initialWeights } from '../../src/ir/init.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
+import { batchnorm2d } from '../../src/ops/batchnorm2d.js';
+import { conv2d } from '../../src/ops/conv2d.js';
+import { dropout } from '../../src/ops/dropout.js';
+import { flatten } from '../../src/ops/flatten.js';
+import { linear } from '../../src/ops/linear.js';
+import { relu } from '../../src/ops/relu.js';
+import { readSafetensorsFile, writeSafetensors } from '../../src/runtime/safetensors.js';
+import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../../src/train/checkpoint.js';
+import type { TrainConfig } from '../../src/train/config.js';
+import { evaluate } from '../../src/train/evaluate.js';
+import { type TrainOptions, train } from '../../src/train/loop.js';
+import { clock, lineSink, Progress, type ProgressSink } from '../../src/train/progress.js';
+import { FILES } from '../../src/train/run_folder.js';
+import { learningRate, type Schedule, schedule } from '../../src/train/schedule.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-train-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('train');
 let runs = 0;
 const freshDir = () => {
   const dir = join(root, `run${runs++}`);
@@ -280,7 +271,7 @@ describe('evaluation graph', () => {
     const normalise = { mean: [0.4], std: [0.3] };
     const result = await evaluate(r, weights, data.test, normalise, 64);
     // Reference: the plain inference export, normalisation and cross-entropy in JavaScript.
-    const { exportOnnx } = await import('../src/onnx/export.js');
+    const { exportOnnx } = await import('../../src/onnx/export.js');
     const session = await ort.InferenceSession.create(exportOnnx(r, { mode: 'infer', weights }));
     const n = data.test.count;
     const x = Float32Array.from(data.test.images, (p) => (p / 255 - 0.4) / 0.3);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildModel, fromSpec, listModels, parseSpec, resolveGraph, toSpec } from '../src/index.js';
+import { buildModel, fromSpec, listModels, parseSpec, resolveGraph, toSpec } from '../../src/index.js';
 
 describe('JSON spec', () => {
   for (const entry of listModels()) {

@@ -1,11 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { type AddressInfo, connect, createServer } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LabServer, lab, pathSegments, startLabServer } from '../src/cli/lab.js';
-import { ConvlabError } from '../src/ir/errors.js';
+import { type LabServer, lab, pathSegments, startLabServer } from '../../src/cli/lab.js';
+import { ConvlabError } from '../../src/ir/errors.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
 /**
  * The lab's server must hand out the built app and nothing else. A fixture build directory sits
@@ -46,7 +47,7 @@ function get(path: string, method = 'GET', host = '127.0.0.1', port = server.por
 }
 
 beforeAll(async () => {
-  base = mkdtempSync(join(tmpdir(), 'convlab-lab-server-'));
+  base = makeTempDir('lab-server');
   const site = join(base, 'site');
   mkdirSync(join(site, 'assets'), { recursive: true });
   writeFileSync(join(site, 'index.html'), '<!doctype html><div id="root"></div>');
@@ -67,7 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  rmSync(base, { recursive: true, force: true });
+  removeTempDir(base);
 });
 
 describe('convlab lab server', () => {

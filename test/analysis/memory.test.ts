@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyseGraphMemory, type MemoryOptions, type MemoryReport } from '../src/analysis/memory.js';
-import { denseBlock } from '../src/blocks/dense.js';
+import { analyseGraphMemory, type MemoryOptions, type MemoryReport } from '../../src/analysis/memory.js';
+import { denseBlock } from '../../src/blocks/dense.js';
 import {
   add,
   buildModel,
@@ -15,8 +15,9 @@ import {
   maxpool2d,
   relu,
   summariseGraph,
-} from '../src/index.js';
-import { ROOT, readJson } from './helpers.js';
+} from '../../src/index.js';
+import { readJson } from '../support/golden.js';
+import { ROOT } from '../support/paths.js';
 
 const has = (name: string): boolean => listModels().some((m) => m.name === name);
 const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;

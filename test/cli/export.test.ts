@@ -1,17 +1,16 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initialWeights, tensorSpecs } from '../src/ir/init.js';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { type HostTensor, writeSafetensorsFile } from '../src/runtime/safetensors.js';
-import { openSession, runBatch } from '../src/runtime/session.js';
-import { buildModel } from '../src/zoo/index.js';
-import { cli } from './cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initialWeights, tensorSpecs } from '../../src/ir/init.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { type HostTensor, writeSafetensorsFile } from '../../src/runtime/safetensors.js';
+import { openSession, runBatch } from '../../src/runtime/session.js';
+import { buildModel } from '../../src/zoo/index.js';
+import { cli } from '../support/cli.js';
+import { tempDir } from '../support/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'convlab-export-'));
+const dir = tempDir('export');
 const path = (name: string) => join(dir, name);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** convlab's seeded initialisation of a zoo model as a safetensors file, optionally edited. */
 function saveWeights(

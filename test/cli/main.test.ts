@@ -1,10 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listModels } from '../src/index.js';
-import { cli, spawnCli } from './cli.js';
-import { published } from './helpers.js';
+import { listModels } from '../../src/index.js';
+import { cli, spawnCli } from '../support/cli.js';
+import { published } from '../support/golden.js';
+import { tempDir } from '../support/tmp.js';
+
+const tmp = tempDir('cli');
 
 describe('convlab list', () => {
   it('--json lists every zoo model with its figures', async () => {
@@ -95,8 +97,7 @@ describe('convlab summary', () => {
   });
 
   it('accepts a spec file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'convlab-'));
-    const file = join(dir, 'tiny.json');
+    const file = join(tmp, 'tiny.json');
     writeFileSync(
       file,
       JSON.stringify({
@@ -112,7 +113,7 @@ describe('convlab summary', () => {
 });
 
 describe('bad usage and bad input exit 2 with one line', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'convlab-'));
+  const dir = tempDir('cli-usage');
   const badSpec = join(dir, 'mismatch.json');
   writeFileSync(
     badSpec,

@@ -1,16 +1,16 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { exportOnnx } from '../src/onnx/export.js';
-import { readSafetensorsFile } from '../src/runtime/safetensors.js';
-import { openSession, runBatch } from '../src/runtime/session.js';
-import { matchWeights } from '../src/runtime/weights.js';
-import { buildModel } from '../src/zoo/index.js';
-import { ROOT } from './helpers.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { exportOnnx } from '../../src/onnx/export.js';
+import { readSafetensorsFile } from '../../src/runtime/safetensors.js';
+import { openSession, runBatch } from '../../src/runtime/session.js';
+import { matchWeights } from '../../src/runtime/weights.js';
+import { buildModel } from '../../src/zoo/index.js';
+import { ROOT } from '../support/paths.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
 /**
  * Numeric parity with PyTorch: tools/parity_fixtures.py writes seeded weights (BatchNorm statistics
@@ -47,7 +47,7 @@ if (!hasTorch) {
 
 describe.skipIf(!hasTorch)('parity with PyTorch (eval mode, batch 2, seeded weights)', () => {
   const reuse = process.env['CONVLAB_PARITY_DIR'];
-  const dir = reuse ?? mkdtempSync(join(tmpdir(), 'convlab-parity-'));
+  const dir = reuse ?? makeTempDir('parity');
   const results: string[] = [];
 
   // Asynchronous: a worker blocked for a minute misses vitest's heartbeats.
@@ -65,7 +65,7 @@ describe.skipIf(!hasTorch)('parity with PyTorch (eval mode, batch 2, seeded weig
   }, 310_000);
 
   afterAll(() => {
-    if (!reuse) rmSync(dir, { recursive: true, force: true });
+    if (!reuse) removeTempDir(dir);
     console.log(`parity, max|convlab - torch| / max|torch| per model:\n${results.join('\n')}`);
   });
 
@@ -82,7 +82,7 @@ describe.skipIf(!hasTorch)('parity with PyTorch (eval mode, batch 2, seeded weig
       const session = await openSession(exportOnnx(r, { mode: 'infer', weights }));
       const outputs = await runBatch(session, input.data as Float32Array, input.shape);
       await session.release();
-      if (!reuse) rmSync(files, { recursive: true, force: true });
+      if (!reuse) removeTempDir(files);
 
       const [logits] = [...outputs.values()];
       expect(logits!.shape).toEqual(expected.shape);

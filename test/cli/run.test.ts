@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { topK } from '../src/cli/run.js';
-import { imagenetTensor } from '../src/data/imagenet.js';
-import { initialWeights, tensorSpecs } from '../src/ir/init.js';
-import { resolveGraph } from '../src/ir/resolve.js';
-import { type HostTensor, readSafetensorsFile, writeSafetensorsFile } from '../src/runtime/safetensors.js';
-import { buildModel } from '../src/zoo/index.js';
-import { cli } from './cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { topK } from '../../src/cli/run.js';
+import { imagenetTensor } from '../../src/data/imagenet.js';
+import { initialWeights, tensorSpecs } from '../../src/ir/init.js';
+import { resolveGraph } from '../../src/ir/resolve.js';
+import { type HostTensor, readSafetensorsFile, writeSafetensorsFile } from '../../src/runtime/safetensors.js';
+import { buildModel } from '../../src/zoo/index.js';
+import { cli } from '../support/cli.js';
+import { tempDir } from '../support/tmp.js';
 
 interface RunReport {
   model: string;
@@ -51,7 +51,7 @@ function testCard(width = 320, height = 240): Buffer {
   return pixels;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'convlab-run-'));
+const dir = tempDir('run');
 const path = (name: string) => join(dir, name);
 
 beforeAll(async () => {
@@ -70,8 +70,6 @@ beforeAll(async () => {
   poisoned.get('fc.bias')!.data[3] = Number.NaN;
   writeSafetensorsFile(path('nan.safetensors'), poisoned);
 }, 60_000);
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const shufflenet = ['run', 'shufflenet_v2_x0_5', '--weights', path('shufflenet.safetensors')];
 

@@ -1,14 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { Values } from '../src/cli/command.js';
-import { COMMANDS } from '../src/cli/main.js';
-import { memory } from '../src/cli/memory.js';
-import { ConvlabError, concat, conv2d, GraphBuilder, listModels, relu, toSpec } from '../src/index.js';
-import { cli, type Run } from './cli.js';
+import type { Values } from '../../src/cli/command.js';
+import { COMMANDS } from '../../src/cli/main.js';
+import { memory } from '../../src/cli/memory.js';
+import { ConvlabError, concat, conv2d, GraphBuilder, listModels, relu, toSpec } from '../../src/index.js';
+import { cli, type Run } from '../support/cli.js';
+import { tempDir } from '../support/tmp.js';
 
+const tmp = tempDir('cli-memory');
 const registered = COMMANDS.some((c) => c.name === 'memory');
 const has = (name: string): boolean => listModels().some((m) => m.name === name);
 
@@ -145,7 +146,7 @@ describe('convlab memory', () => {
         conv2d(x, { out: 4, kernel: 1 }, 'b'),
       ]),
     );
-    const file = join(mkdtempSync(join(tmpdir(), 'convlab-memory-')), 'branches.json');
+    const file = join(tmp, 'branches.json');
     writeFileSync(file, JSON.stringify(toSpec(b.build())));
     const one = await run(file);
     const two = await run(file, '--batch', '2');

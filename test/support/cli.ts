@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { main } from '../src/cli/main.js';
-import { ROOT } from './helpers.js';
+import { main } from '../../src/cli/main.js';
+import { ROOT } from './paths.js';
 
 export interface Run {
   code: number;
