@@ -11,6 +11,7 @@ import { matchWeights } from '../../src/runtime/weights.js';
 import { buildModel } from '../../src/zoo/index.js';
 import { ROOT } from '../support/paths.js';
 import { makeTempDir, removeTempDir } from '../support/tmp.js';
+import { PYTHON } from './python.js';
 
 /**
  * Numeric parity with PyTorch: tools/parity_fixtures.py writes seeded weights (BatchNorm statistics
@@ -20,7 +21,6 @@ import { makeTempDir, removeTempDir } from '../support/tmp.js';
  * CONVLAB_PARITY_DIR=DIR reuses fixtures already generated there.
  */
 
-const PYTHON = '/usr/bin/python3';
 const TOLERANCE = 1e-4;
 
 const MODELS = [
