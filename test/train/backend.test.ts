@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { synthetic } from '../../src/data/synthetic.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { ConvlabError } from '../../src/ir/errors.js';
@@ -24,9 +23,9 @@ import type { EpochRecord } from '../../src/train/metrics.js';
 import { FILES } from '../../src/train/run_folder.js';
 import { onnxruntimeBackend } from '../../src/train/step.js';
 import { randomBatch } from '../../src/train/timing.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-backend-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('backend');
 
 function tiny(): Graph {
   const b = new GraphBuilder('tiny', 'test');
