@@ -1,6 +1,6 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { bytes } from '../analysis/format.js';
-import { ConvlabError } from '../ir/errors.js';
+import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
 import { exportOnnx } from '../onnx/export.js';
@@ -21,6 +21,7 @@ function writeFile(path: string, data: Uint8Array): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConvlabError(
       `cannot write '${path}': ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)}`,
+      fileFailureExitCode(e),
     );
   }
 }
