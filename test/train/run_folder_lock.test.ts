@@ -16,7 +16,7 @@ import { main } from '../../src/cli/main.js';
 import { ConvlabError } from '../../src/ir/errors.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { FILES, LOCK_FILE, lockRunFolder, prepareOut } from '../../src/train/run_folder.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from '../support/paths.js';
 
 /**
  * Issue #18 case 3: a run directory is locked for a run's life; a second run on it exits 2 naming
