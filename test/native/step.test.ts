@@ -127,7 +127,8 @@ describe.skipIf(!built)('a native training step', () => {
     const session = await onednnBackend.create(build(), { batch, optimizer: SGD }, { seed: 1 });
     await session.step(images, labels, 0.1, 1);
     const saved = copy(session.snapshot());
-    const after = copy((await session.step(images, labels, 0.1, 2), session.snapshot()));
+    await session.step(images, labels, 0.1, 2);
+    const after = copy(session.snapshot());
     const resumed = await onednnBackend.create(
       build(),
       { batch, optimizer: SGD },
