@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { bytes } from '../analysis/format.js';
 import { FASHION_MNIST_DIR } from '../data/idx.js';
-import { ConvlabError } from '../ir/errors.js';
+import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
 import { exportOnnx } from '../onnx/export.js';
@@ -28,6 +28,7 @@ function writeFile(path: string, data: Uint8Array): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConvlabError(
       `cannot write '${path}': ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)}`,
+      fileFailureExitCode(e),
     );
   }
 }
