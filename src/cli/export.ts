@@ -1,5 +1,6 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { bytes } from '../analysis/format.js';
+import { isOnnxPath } from '../import/file.js';
 import { ConvlabError } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
@@ -8,7 +9,7 @@ import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import type { Command } from './command.js';
 import { json } from './format.js';
-import { loadModel, MODEL_OPTIONS } from './options.js';
+import { loadModel, MODEL_OPTIONS, onnxWeights } from './options.js';
 
 /** Write atomically, so a failed export never leaves half a model where the user asked for one. */
 function writeFile(path: string, data: Uint8Array): void {
@@ -60,7 +61,13 @@ export const exportCommand: Command = {
     // A file without auxiliary-head tensors is for the model without its heads (torchvision's aux_logits=False).
     if (file) graph = fitAuxHeads(graph, file.tensors);
     const r = resolveGraph(graph);
-    const weights = file && matchWeights(r, file.tensors, `weights '${weightsPath}'`);
+    // An ONNX model exports with the weights it holds unless --weights or --seed says otherwise.
+    const fromOnnx = !file && values['seed'] === undefined && isOnnxPath(model!);
+    const weights = file
+      ? matchWeights(r, file.tensors, `weights '${weightsPath}'`)
+      : fromOnnx
+        ? onnxWeights(model!, values)
+        : undefined;
     const onnx = exportOnnx(r, { mode, seed: Number(seedText), ...(weights ? { weights } : {}) });
     writeFile(path, onnx);
 
@@ -79,7 +86,7 @@ export const exportCommand: Command = {
       opset: OPSET,
       input: { name: r.nodes[0]!.node.name, shape: [BATCH_DIM, ...r.nodes[0]!.ctx.output.slice(1)] },
       outputs,
-      weights: weightsPath ?? { seed: Number(seedText) },
+      weights: weightsPath ?? (fromOnnx ? model! : { seed: Number(seedText) }),
     };
     if (values['json']) {
       io.stdout(json(report));
@@ -91,7 +98,7 @@ export const exportCommand: Command = {
         `wrote ${path} (${bytes(onnx.length)}): ${graph.name}, ${mode === 'infer' ? 'inference' : 'training forward'}, ONNX opset ${OPSET}`,
         `input   ${report.input.name} ${shape(report.input.shape)}`,
         ...outputs.map((o) => `output  ${o.name} ${shape(o.shape)}${o.role === 'aux' ? ' (auxiliary)' : ''}`),
-        `weights ${weightsPath ?? `seeded initialisation (seed ${seedText})`}`,
+        `weights ${weightsPath ?? (fromOnnx ? `from ${model}` : `seeded initialisation (seed ${seedText})`)}`,
       ].join('\n'),
     );
     return 0;

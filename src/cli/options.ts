@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { isOnnxPath, withOnnxFile } from '../import/file.js';
+import { readWeights } from '../import/onnx.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { withInputShape, withoutAux } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import { parseSpec } from '../ir/spec.js';
 import type { TrainingBackend } from '../train/backend.js';
 import { trainingBackend } from '../train/backends.js';
@@ -43,10 +46,15 @@ export function parseInputShape(value: string): [number, number, number] {
 
 const isSpecPath = (arg: string): boolean => arg.toLowerCase().endsWith('.json');
 
-/** A MODEL argument: a zoo name or a JSON spec file, with --input, --classes and --no-aux applied. */
+/** A MODEL argument: a zoo name, a JSON spec or an ONNX file, with --input, --classes and --no-aux applied. */
 export function loadModel(arg: string, values: Values): Graph {
   const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
   const aux = values['no-aux'] !== true;
+  if (isOnnxPath(arg)) {
+    if (values['classes'] !== undefined)
+      throw new ConvlabError(`--classes applies to zoo models, not to '${arg}'`);
+    return withOnnxFile(arg, input ? { input } : {}, (m) => m.graph);
+  }
   if (isSpecPath(arg)) {
     if (values['classes'] !== undefined)
       throw new ConvlabError(`--classes applies to zoo models; edit the spec's last layer instead`);
@@ -78,4 +86,10 @@ export function backendOf(values: Values): Promise<TrainingBackend> {
   const name = values['backend'];
   if (name !== undefined && typeof name !== 'string') throw new ConvlabError('give --backend once');
   return trainingBackend(name);
+}
+
+/** The weights an ONNX MODEL file holds, by parameter name (read one tensor at a time). */
+export function onnxWeights(arg: string, values: Values): Map<string, WeightData> {
+  const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
+  return withOnnxFile(arg, input ? { input } : {}, readWeights);
 }
