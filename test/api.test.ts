@@ -1,10 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   build,
   ConvlabError,
@@ -18,10 +16,11 @@ import {
   toSpec,
   train,
 } from '../src/index.js';
-import { published, ROOT } from './helpers.js';
+import { published } from './support/golden.js';
+import { ROOT } from './support/paths.js';
+import { tempDir } from './support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-api-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('api');
 
 const tinySpec: Spec = {
   convlab: 1,

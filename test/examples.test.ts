@@ -13,7 +13,8 @@ import {
   withInputShape,
   withoutAux,
 } from '../src/index.js';
-import { golden, ROOT } from './helpers.js';
+import { golden } from './support/golden.js';
+import { ROOT } from './support/paths.js';
 
 const DIR = join(ROOT, 'examples');
 const FILES = readdirSync(DIR)

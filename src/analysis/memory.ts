@@ -417,6 +417,27 @@ class Schedule {
   }
 }
 
+/**
+ * Which recomputed groups run again before each backward step: a group runs just before the first
+ * backward step (in backward order) that reads what it makes.
+ */
+function recomputeTriggers(net: Net, plan: Plan, savedVersion: (t: number) => number): Map<number, number[]> {
+  const trigger = new Map<number, number[]>();
+  const triggered = new Set<number>();
+  for (let p = net.order.length - 1; p > 0; p--) {
+    if (!net.grad[p]) continue;
+    const s = net.saves[p]!;
+    const versions = [...s.inputs.map(savedVersion), ...(s.output ? [savedVersion(p)] : [])];
+    if (s.extras.length) versions.push(plan.group[p]!);
+    for (const v of versions) {
+      if (v === 0 || triggered.has(v)) continue;
+      triggered.add(v);
+      trigger.set(p, [...(trigger.get(p) ?? []), v]);
+    }
+  }
+  return trigger;
+}
+
 /** Run the strategy's schedule: forward, then (training) backward with recomputation where planned. */
 function simulate(
   net: Net,
@@ -462,20 +483,7 @@ function simulate(
   let extraFlops = 0;
   if (mode === 'train') {
     const savedVersion = (t: number) => (plan.kept.has(t) ? 0 : plan.group[t]!);
-    // A recomputed group runs again just before the first backward step that reads what it makes.
-    const trigger = new Map<number, number[]>();
-    const triggered = new Set<number>();
-    for (let p = net.order.length - 1; p > 0; p--) {
-      if (!net.grad[p]) continue;
-      const s = net.saves[p]!;
-      const versions = [...s.inputs.map(savedVersion), ...(s.output ? [savedVersion(p)] : [])];
-      if (s.extras.length) versions.push(plan.group[p]!);
-      for (const v of versions) {
-        if (v === 0 || triggered.has(v)) continue;
-        triggered.add(v);
-        trigger.set(p, [...(trigger.get(p) ?? []), v]);
-      }
-    }
+    const trigger = recomputeTriggers(net, plan, savedVersion);
     for (let p = net.order.length - 1; p > 0; p--) {
       if (!net.grad[p]) continue;
       for (const g of trigger.get(p) ?? []) {

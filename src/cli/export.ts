@@ -1,13 +1,20 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bytes } from '../analysis/format.js';
+import { FASHION_MNIST_DIR } from '../data/idx.js';
 import { isOnnxPath } from '../import/file.js';
-import { ConvlabError } from '../ir/errors.js';
+import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
 import { exportOnnx } from '../onnx/export.js';
-import { readSafetensorsFile } from '../runtime/safetensors.js';
+import { pytorchFiles } from '../pytorch/export.js';
+import type { TrainDefaults } from '../pytorch/train_py.js';
+import { readSafetensorsFile, type Safetensors } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
-import type { Command } from './command.js';
+import { ADAMW, augmentationFor, DEFAULTS, SGD } from '../train/config.js';
+import { STEP_GAMMA, STEP_MILESTONES } from '../train/schedule.js';
+import { getModel } from '../zoo/index.js';
+import type { Command, CommandIO, Values } from './command.js';
 import { json } from './format.js';
 import { loadModel, MODEL_OPTIONS, onnxWeights } from './options.js';
 
@@ -22,6 +29,7 @@ function writeFile(path: string, data: Uint8Array): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConvlabError(
       `cannot write '${path}': ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)}`,
+      fileFailureExitCode(e),
     );
   }
 }
@@ -29,8 +37,9 @@ function writeFile(path: string, data: Uint8Array): void {
 export const exportCommand: Command = {
   name: 'export',
   usage:
-    'convlab export MODEL -o FILE.onnx [--weights FILE.safetensors] [--training] [--seed S] [--input CxHxW] [--classes K] [--no-aux] [--json]',
-  summary: 'write the model as ONNX (opset 17, symbolic batch N), initializers named by parameter name',
+    'convlab export MODEL -o FILE.onnx [--weights FILE.safetensors] [--training] [--seed S] [--input CxHxW] [--classes K] [--no-aux] [--json]\n  convlab export MODEL --format pytorch -o DIR [--weights FILE.safetensors] [--force] [--input CxHxW] [--classes K] [--no-aux]',
+  summary:
+    'write the model as ONNX (opset 17, symbolic batch N), initializers named by parameter name; or, with --format pytorch, DIR/model.py (nn.Module), train.py (torchrun/DDP) and README.md',
   options: {
     input: MODEL_OPTIONS.input,
     classes: MODEL_OPTIONS.classes,
@@ -40,9 +49,15 @@ export const exportCommand: Command = {
     weights: { type: 'string' },
     training: { type: 'boolean' },
     seed: { type: 'string' },
+    format: { type: 'string' },
+    force: { type: 'boolean' },
   },
   positionals: [1, 1],
   run([model], values, io) {
+    const format = (values['format'] as string | undefined) ?? 'onnx';
+    if (format === 'pytorch') return exportPytorch(model!, values, io);
+    if (format !== 'onnx') throw new ConvlabError(`--format must be onnx or pytorch, got '${format}'`);
+    if (values['force']) throw new ConvlabError('--force applies to --format pytorch (an existing DIR)');
     const path = values['output'] as string | undefined;
     if (!path) throw new ConvlabError('-o FILE.onnx is required: where to write the model');
     const weightsPath = values['weights'] as string | undefined;
@@ -104,3 +119,81 @@ export const exportCommand: Command = {
     return 0;
   },
 };
+
+/** `convlab train`'s defaults, written into train.py. */
+export const TRAIN_DEFAULTS: TrainDefaults = {
+  ...DEFAULTS,
+  sgd: { momentum: SGD.momentum, nesterov: SGD.nesterov, weightDecay: SGD.weightDecay },
+  adamw: { beta1: ADAMW.beta1, beta2: ADAMW.beta2, eps: ADAMW.eps, weightDecay: ADAMW.weightDecay },
+  stepMilestones: STEP_MILESTONES,
+  stepGamma: STEP_GAMMA,
+  augment: Object.fromEntries(
+    (['fashion-mnist', 'mnist', 'idx', 'cifar10', 'cifar100', 'synthetic'] as const).map((k) => [
+      k,
+      augmentationFor(k, 0),
+    ]),
+  ),
+  fashionMnistDir: FASHION_MNIST_DIR,
+};
+
+/** The command as typed, for the header of the files it writes. */
+const commandLine = (model: string, values: Values): string =>
+  [
+    'convlab export',
+    model,
+    ...Object.entries(values)
+      .filter(([k, v]) => v !== undefined && k !== 'force' && k !== 'json')
+      .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`)),
+  ].join(' ');
+
+/** `--format pytorch -o DIR`: model.py, train.py and README.md (and weights.safetensors with --weights). */
+function exportPytorch(model: string, values: Values, io: CommandIO): number {
+  const dir = values['output'] as string | undefined;
+  if (!dir)
+    throw new ConvlabError('-o DIR is required: the folder to write model.py, train.py and README.md into');
+  for (const option of ['training', 'seed'] as const) {
+    if (values[option] !== undefined)
+      throw new ConvlabError(`--${option} applies to ONNX exports, not --format pytorch`);
+  }
+  if (existsSync(dir) && !values['force']) {
+    throw new ConvlabError(
+      `'${dir}' already exists; choose another -o DIR or give --force to overwrite its files`,
+    );
+  }
+  const weightsPath = values['weights'] as string | undefined;
+  let graph = loadModel(model, values);
+  let file: Safetensors | undefined;
+  if (weightsPath !== undefined) {
+    file = readSafetensorsFile(weightsPath);
+    graph = fitAuxHeads(graph, file.tensors);
+  }
+  const r = resolveGraph(graph);
+  // Checked here, so that a mismatch stops the export (exit 2, the first mismatches named).
+  if (file) matchWeights(r, file.tensors, `weights '${weightsPath}'`);
+  const description = model.endsWith('.json') ? `from the spec ${model}` : getModel(model).description;
+  const files = pytorchFiles(r, {
+    command: commandLine(model, values),
+    description,
+    weights: file !== undefined,
+    train: TRAIN_DEFAULTS,
+  });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new ConvlabError(
+      `cannot create '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  for (const [name, text] of files) writeFile(join(dir, name), new TextEncoder().encode(text));
+  if (file) copyFileSync(weightsPath!, join(dir, 'weights.safetensors'));
+  const written = [...files.keys(), ...(file ? ['weights.safetensors'] : [])];
+  if (values['json']) {
+    io.stdout(
+      json({ model: graph.name, format: 'pytorch', dir, files: written, weights: weightsPath ?? null }),
+    );
+    return 0;
+  }
+  const readme = files.has('README.md') ? ` (how to run: ${join(dir, 'README.md')})` : '';
+  io.stdout(`wrote ${written.map((f) => join(dir, f)).join(', ')}: ${graph.name} for PyTorch${readme}`);
+  return 0;
+}

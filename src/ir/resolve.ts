@@ -1,9 +1,10 @@
 import { GraphError, RuleError } from './errors.js';
 import { type Graph, type GraphOutput, INPUT_OP, type Node } from './graph.js';
+import { limitProblem } from './limits.js';
 import type { NodeContext, OpDef, TensorSpec } from './op.js';
 import { getOp } from './registry.js';
 import { AttrError, type Schema } from './schema.js';
-import type { Shape } from './shape.js';
+import { formatShape, numel, type Shape } from './shape.js';
 
 /** A node with everything known once the input shape and batch are fixed. */
 export interface ResolvedNode {
@@ -53,16 +54,43 @@ export function inferNode(
     if (output.some((d) => !Number.isInteger(d) || d <= 0)) {
       fail(`output shape [${output.join(',')}] is empty; the input is too small for this op`);
     }
+    const tooLarge = limitProblem(
+      'tensorElements',
+      `the size of output ${formatShape(output)}`,
+      numel(output),
+    );
+    if (tooLarge) fail(`${tooLarge}; give a smaller input, batch or attribute`);
     const ctx = { attrs, inputs, output };
-    return {
-      ctx,
-      params: def.params(ctx as never),
-      macs: def.macs(ctx as never),
-      flops: def.flops(ctx as never),
-    };
+    const params: readonly TensorSpec[] = def.params(ctx as never);
+    for (const p of params) {
+      const problem = limitProblem(
+        'tensorElements',
+        `the size of ${p.name} ${formatShape(p.shape)}`,
+        numel(p.shape),
+      );
+      if (problem) fail(`${problem}; give smaller attributes`);
+    }
+    return { ctx, params, macs: def.macs(ctx as never), flops: def.flops(ctx as never) };
   } catch (e) {
     if (e instanceof RuleError || e instanceof AttrError) return fail(e.message);
     throw e;
+  }
+}
+
+/** A node's `init` may name only its own parameters and buffers, so a typo is never ignored. */
+function checkInit(node: Node, params: readonly TensorSpec[]): void {
+  if (!node.init) return;
+  const names = new Set(params.map((p) => p.name));
+  for (const key of Object.keys(node.init)) {
+    if (!names.has(key)) {
+      const known = params.length ? `its parameters: ${[...names].join(', ')}` : 'it has no parameters';
+      throw new GraphError(
+        node.name,
+        node.op,
+        [],
+        `'init' names '${key}', which is not a parameter; ${known}`,
+      );
+    }
   }
 }
 
@@ -74,6 +102,8 @@ export function resolveGraph(graph: Graph, options: { batch?: number } = {}): Re
   const batch = options.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1)
     throw new GraphError('input', INPUT_OP, [], `batch must be >= 1, got ${batch}`);
+  const bigBatch = limitProblem('batch', 'the batch', batch);
+  if (bigBatch) throw new GraphError('input', INPUT_OP, [], bigBatch);
   const index = new Map<string, number>();
   const consumers: number[][] = graph.nodes.map(() => []);
   const partial: Omit<ResolvedNode, 'consumers' | 'inference'>[] = [];
@@ -100,6 +130,7 @@ export function resolveGraph(graph: Graph, options: { batch?: number } = {}): Re
         ? [[batch, ...(node.attrs['shape'] as number[])]]
         : inputs.map((j) => partial[j]!.ctx.output);
     const facts = inferNode(def, node.name, inShapes, node.attrs);
+    checkInit(node, facts.params);
     index.set(node.name, i);
     partial.push({ index: i, node, def, inputs, ...facts });
   });
@@ -114,7 +145,7 @@ export function resolveGraph(graph: Graph, options: { batch?: number } = {}): Re
     const i = stack.pop()!;
     if (live.has(i)) continue;
     live.add(i);
-    stack.push(...partial[i]!.inputs);
+    for (const j of partial[i]!.inputs) stack.push(j);
   }
   const nodes = partial.map((p, i) => ({ ...p, consumers: consumers[i]!, inference: live.has(i) }));
   return { graph, batch, nodes, byName: new Map(nodes.map((n) => [n.node.name, n])), outputs: graph.outputs };

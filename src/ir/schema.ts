@@ -1,3 +1,4 @@
+import { limitProblem } from './limits.js';
 import type { Padding4, Pair } from './shape.js';
 
 /**
@@ -31,11 +32,29 @@ export type Attrs<S extends Schema> = { [K in keyof S]: ReturnType<S[K]['parse']
 
 export class AttrError extends Error {}
 
+/** A value quoted in an error message: JSON, on one line, cut to 80 characters. */
+export function brief(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** A key quoted in an error message: as written when it is short and printable, else as JSON. */
+export const quoted = (key: string): string => (/^[\x20-\x7e]{1,80}$/.test(key) ? `'${key}'` : brief(key));
+
 const fail = (path: string, expected: string, value: unknown): never => {
-  throw new AttrError(`attribute '${path}' must be ${expected}, got ${JSON.stringify(value)}`);
+  throw new AttrError(`attribute '${path}' must be ${expected}, got ${brief(value)}`);
 };
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+
+/** Every integer attribute is bounded (src/ir/limits.ts), so no kernel or bin count can exhaust memory. */
+function bounded<T>(path: string, values: readonly number[], parsed: T): T {
+  for (const v of values) {
+    const problem = limitProblem('attribute', `attribute '${path}'`, v);
+    if (problem) throw new AttrError(problem);
+  }
+  return parsed;
+}
 
 function field<In, Out, O extends boolean>(
   describe: string,
@@ -63,7 +82,11 @@ export interface IntOptions {
 export const int = <O extends IntOptions>(opts: O = {} as O): Field<number, number, Opt<O>> => {
   const min = opts.min ?? Number.NEGATIVE_INFINITY;
   const expected = min === Number.NEGATIVE_INFINITY ? 'an integer' : `an integer >= ${min}`;
-  return field(expected, (v, p) => (isInt(v) && v >= min ? v : fail(p, expected, v)), opts.default);
+  return field(
+    expected,
+    (v, p) => (isInt(v) && v >= min ? bounded(p, [v], v) : fail(p, expected, v)),
+    opts.default,
+  );
 };
 
 export const num = <O extends { min?: number; max?: number; default?: number }>(
@@ -93,8 +116,9 @@ export const pair = <O extends IntOptions>(
   return field(
     expected,
     (v, p) => {
-      if (ok(v)) return [v, v] as const;
-      if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1])) return [v[0], v[1]] as const;
+      if (ok(v)) return bounded(p, [v], [v, v] as const);
+      if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1]))
+        return bounded(p, v, [v[0], v[1]] as const);
       return fail(p, expected, v);
     },
     opts.default === undefined ? undefined : ([opts.default, opts.default] as const),
@@ -114,11 +138,11 @@ export const padding = <O extends { default?: number }>(
   return field(
     expected,
     (v, p) => {
-      if (ok(v)) return [v, v, v, v] as const;
-      if (Array.isArray(v) && v.every(ok)) {
-        const n = v as number[];
+      if (ok(v)) return bounded(p, [v], [v, v, v, v] as const);
+      if (Array.isArray(v) && (v.length === 2 || v.length === 4) && v.every(ok)) {
+        const n = bounded(p, v as number[], v as number[]);
         if (n.length === 2) return [n[0]!, n[1]!, n[0]!, n[1]!] as const;
-        if (n.length === 4) return [n[0]!, n[1]!, n[2]!, n[3]!] as const;
+        return [n[0]!, n[1]!, n[2]!, n[3]!] as const;
       }
       return fail(p, expected, v);
     },
@@ -133,12 +157,12 @@ export const intList = <O extends { min?: number; minLength?: number; default?: 
 ): Field<readonly number[], readonly number[], Opt<O>> => {
   const min = opts.min ?? 0;
   const minLength = opts.minLength ?? 1;
-  const expected = `a list of at least ${minLength} integers >= ${min}`;
+  const expected = `a list of ${minLength} to 16 integers >= ${min}`;
   return field(
     expected,
     (v, p) =>
-      Array.isArray(v) && v.length >= minLength && v.every((x) => isInt(x) && x >= min)
-        ? (v.slice() as number[])
+      Array.isArray(v) && v.length >= minLength && v.length <= 16 && v.every((x) => isInt(x) && x >= min)
+        ? bounded(p, v as number[], v.slice() as number[])
         : fail(p, expected, v),
     opts.default,
   );
@@ -149,21 +173,25 @@ export const oneOf = <const T extends string, O extends { default?: T } = Record
   opts: O = {} as O,
 ): Field<T, T, Opt<O>> => {
   const expected = `one of ${values.map((v) => `'${v}'`).join(', ')}`;
-  return field(expected, (v, p) => (values.includes(v as T) ? (v as T) : fail(p, expected, v)), opts.default);
+  return field(
+    expected,
+    (v, p) => (typeof v === 'string' && values.includes(v as T) ? (v as T) : fail(p, expected, v)),
+    opts.default,
+  );
 };
 
 /** Validate raw attributes against a schema; unknown keys are rejected so typos never pass silently. */
 export function parseAttrs<S extends Schema>(schema: S, raw: unknown, where: string): Attrs<S> {
   if (raw === undefined) raw = {};
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new AttrError(`${where}: attributes must be an object, got ${JSON.stringify(raw)}`);
+    throw new AttrError(`${where}: attributes must be an object, got ${brief(raw)}`);
   }
   const record = raw as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (record[key] !== undefined && !(key in schema)) {
+    if (record[key] !== undefined && !Object.hasOwn(schema, key)) {
       const known = Object.keys(schema);
       throw new AttrError(
-        `unknown attribute '${key}'${known.length ? `; this op takes ${known.join(', ')}` : '; this op takes none'}`,
+        `unknown attribute ${quoted(key)}${known.length ? `; this op takes ${known.join(', ')}` : '; this op takes none'}`,
       );
     }
   }

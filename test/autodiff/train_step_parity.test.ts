@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/ir/init.js';
 import { NCHWC_DOMAIN, nchwcBlockSize } from '../../src/runtime/nchwc.js';
 import { hostTensor, readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.js';
 import { TrainingSession } from '../../src/train/step.js';
 import { buildModel } from '../../src/zoo/index.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * One full training step (train-mode forward, cross-entropy, backward, SGD with momentum and
@@ -27,8 +27,7 @@ const python = '/usr/bin/python3';
 const hasTorch = await promisify(execFile)(python, ['-c', 'import torch, torchvision'])
   .then(() => true)
   .catch(() => false);
-const dir = mkdtempSync(join(tmpdir(), 'convlab-step-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('step');
 
 const BATCH = 8;
 const SIZE = 32;

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CIFAR10_CLASSES, loadCifar10, loadCifar100, parseCifarRecords } from '../../src/data/cifar.js';
 import { ConvlabError } from '../../src/ir/errors.js';
-import { expectUserError, mulberry32, mutate, tempDir } from './helpers.js';
+import { expectUserError } from '../support/errors.js';
+import { mulberry32, mutate } from '../support/fuzz.js';
+import { tempDir } from '../support/tmp.js';
 
 const PIXELS = 3072;
 const tmp = tempDir('cifar');

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFolder } from '../../src/data/folder.js';
-import { expectUserError, tempDir } from './helpers.js';
+import { expectUserError } from '../support/errors.js';
+import { tempDir } from '../support/tmp.js';
 
 const tmp = tempDir('folder');
 let dirs = 0;

@@ -1,13 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inlineGatherer, threadGatherer } from '../../src/data/gather.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-gather-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('gather');
 
 const SAMPLE = 64;
 const images = Uint8Array.from({ length: 100 * SAMPLE }, (_, i) => Math.floor(i / SAMPLE));

@@ -20,17 +20,11 @@ import {
   parseIdx,
 } from '../../src/data/idx.js';
 import { ConvlabError } from '../../src/ir/errors.js';
-import { ROOT } from '../helpers.js';
-import {
-  expectUserError,
-  idxBytes,
-  mulberry32,
-  mutate,
-  ramp,
-  tempDir,
-  tinyIdx,
-  writeIdx,
-} from './helpers.js';
+import { expectUserError } from '../support/errors.js';
+import { mulberry32, mutate } from '../support/fuzz.js';
+import { idxBytes, ramp, tinyIdx, writeIdx } from '../support/idx.js';
+import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 const tmp = tempDir('idx');
 let dirs = 0;

@@ -8,7 +8,7 @@ import {
   TrainLoader,
 } from '../../src/data/loader.js';
 import { Rng } from '../../src/ir/random.js';
-import { expectUserError } from './helpers.js';
+import { expectUserError } from '../support/errors.js';
 
 /** Sample i's pixels are all i (mod 256) and its label is i mod 7: a batch tells which samples it holds. */
 function numbered(count: number, shape: [number, number, number] = [2, 3, 3]): ImageSet {

@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { dataset, imageSet, limit } from '../../src/data/dataset.js';
 import { FASHION_MNIST_DIR } from '../../src/data/idx.js';
 import { loadDataset, parseSource } from '../../src/data/sources.js';
-import { ROOT } from '../helpers.js';
-import { expectUserError, tempDir, tinyIdx, writeIdx } from './helpers.js';
+import { expectUserError } from '../support/errors.js';
+import { tinyIdx, writeIdx } from '../support/idx.js';
+import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 const tmp = tempDir('sources');
 

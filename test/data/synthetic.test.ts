@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ImageSet, sampleSize } from '../../src/data/dataset.js';
 import { synthetic } from '../../src/data/synthetic.js';
-import { expectUserError } from './helpers.js';
+import { expectUserError } from '../support/errors.js';
 
 /**
  * An independent check that the label is the orientation: the structure tensor of each image's

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultLabRoot, type LabServer, startLabServer } from '../../src/cli/lab.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
 /**
  * The lab in a real headless Chromium (Debian's, driven by playwright-core), against the built app
@@ -82,7 +83,7 @@ beforeAll(async () => {
     throw new Error(`the lab is not built (${defaultLabRoot()}); run 'npm run build' first`);
   }
   server = await startLabServer({ port: 0 });
-  profile = mkdtempSync(join(tmpdir(), 'convlab-chromium-'));
+  profile = makeTempDir('chromium');
   mkdirSync(SHOTS, { recursive: true });
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -95,7 +96,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (profile) removeTempDir(profile);
 });
 
 describe('the lab in Chromium', () => {

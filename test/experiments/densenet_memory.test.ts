@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -13,8 +11,10 @@ import {
 import { judge } from '../../src/experiments/judge.js';
 import { measureInFreshProcess, residentMemory, writeBatch } from '../../src/experiments/measure_memory.js';
 import { buildModel, resolveGraph } from '../../src/index.js';
+import { tempDir } from '../support/tmp.js';
 import { type QuickRun, removeRun, runQuick } from './quick.js';
 
+const tmp = tempDir('memory');
 let run: QuickRun<MemoryMeasurement> | undefined;
 afterAll(() => removeRun(run));
 
@@ -52,7 +52,7 @@ describe('experiment densenet-memory (quick budget, 2 repeats)', () => {
   }, 600_000);
 
   it('a measuring child that fails says which model and why', async () => {
-    const batchFile = join(mkdtempSync(join(tmpdir(), 'convlab-memory-')), 'one.bin');
+    const batchFile = join(tmp, 'one.bin');
     writeBatch(batchFile, new Uint8Array(28 * 28), Int32Array.of(3));
     await expect(
       measureInFreshProcess({

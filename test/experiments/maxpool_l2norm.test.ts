@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -16,7 +15,8 @@ import {
   ratioAt,
 } from '../../src/experiments/maxpool_l2norm.js';
 import { resolveGraph } from '../../src/ir/resolve.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from '../support/paths.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
 import { type QuickRun, removeRun, runQuick } from './quick.js';
 
 let run: QuickRun<PoolMeasurement> | undefined;
@@ -195,7 +195,7 @@ async function interrupted(out: string, when: RegExp | string, signal: NodeJS.Si
 describe('an interrupted experiment resumes where it stopped', () => {
   it('after SIGINT and after a kill, re-running finishes every seed exactly as an uninterrupted run', async () => {
     expect(run, 'the quick run above is the uninterrupted reference').toBeDefined();
-    const out = join(mkdtempSync(join(tmpdir(), 'convlab-resume-')), 'out');
+    const out = join(makeTempDir('resume'), 'out');
     const seedFile = (s: number) => join(out, 'seeds', 'full', `seed-${s}.json`);
     const work = join(out, 'seeds', 'full', 'seed-1.work');
 
@@ -239,6 +239,6 @@ describe('an interrupted experiment resumes where it stopped', () => {
       (JSON.parse(readFileSync(seedFile(s), 'utf8')) as { measurement: unknown }).measurement;
     expect(untimed(measured(1))).toEqual(untimed(run!.seeds.full[1]));
     expect(untimed(measured(0))).toEqual(untimed(run!.seeds.full[0]));
-    rmSync(join(out, '..'), { recursive: true, force: true });
+    removeTempDir(join(out, '..'));
   }, 600_000);
 });

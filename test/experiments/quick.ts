@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
 /** What a finished run left in its folder. */
 export interface QuickRun<M> {
@@ -31,7 +31,7 @@ export interface QuickRun<M> {
  * full and the half budget over both seeds, the figures, and one stored measurement per seed.
  */
 export async function runQuick<M>(name: string, figures: readonly string[]): Promise<QuickRun<M>> {
-  const dir = mkdtempSync(join(tmpdir(), `convlab-${name}-`));
+  const dir = makeTempDir(name);
   const stdout: string[] = [];
   const code = await main(['experiment', name, '--out', dir, '--budget', 'quick', '--seeds', '2', '--json'], {
     stdout: (t) => stdout.push(t),
@@ -70,5 +70,5 @@ export async function runQuick<M>(name: string, figures: readonly string[]): Pro
 }
 
 export const removeRun = (run: { dir: string } | undefined) => {
-  if (run) rmSync(run.dir, { recursive: true, force: true });
+  if (run) removeTempDir(run.dir);
 };

@@ -1,15 +1,14 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { synthetic } from '../../src/data/synthetic.js';
 import type { Experiment, HalfBudget, SeedContext } from '../../src/experiments/experiment.js';
 import { type RunOptions, runExperiment } from '../../src/experiments/runner.js';
 import { Stopped } from '../../src/experiments/training.js';
 import { onnxruntimeBackend } from '../../src/train/step.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-runner-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('runner');
 
 interface Fake {
   readonly seed: number;

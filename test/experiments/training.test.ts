@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/sources.js';
 import type { SeedContext } from '../../src/experiments/experiment.js';
 import { RESTART, Stopped, trainRun } from '../../src/experiments/training.js';
@@ -12,9 +11,9 @@ import { linear } from '../../src/ops/linear.js';
 import { relu } from '../../src/ops/relu.js';
 import { learningRate, schedule } from '../../src/train/schedule.js';
 import { onnxruntimeBackend } from '../../src/train/step.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-training-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('training');
 
 const tinyNet = () => {
   const b = new GraphBuilder('tiny', 'experiment');

@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { synthetic } from '../../src/data/synthetic.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { ConvlabError } from '../../src/ir/errors.js';
 import type { Graph } from '../../src/ir/graph.js';
 import type { WeightData } from '../../src/ir/init.js';
+import { bindingBuilt } from '../../src/native/binding.js';
 import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
 import { batchnorm2d } from '../../src/ops/batchnorm2d.js';
 import { conv2d } from '../../src/ops/conv2d.js';
@@ -23,9 +23,9 @@ import type { EpochRecord } from '../../src/train/metrics.js';
 import { FILES } from '../../src/train/run_folder.js';
 import { onnxruntimeBackend } from '../../src/train/step.js';
 import { randomBatch } from '../../src/train/timing.js';
+import { tempDir } from '../support/tmp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-backend-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('backend');
 
 function tiny(): Graph {
   const b = new GraphBuilder('tiny', 'test');
@@ -79,14 +79,19 @@ describe('the training backend seam', () => {
     }
   });
 
-  it('onnxruntime by default; onednn is refused with one line until built; unknown names are usage errors', async () => {
-    expect(DEFAULT_BACKEND).toBe('onnxruntime');
-    expect(await trainingBackend()).toBe(onnxruntimeBackend);
+  it('onednn by default where its binding is built, else onnxruntime; unknown names are usage errors', async () => {
     expect(await trainingBackend('onnxruntime')).toBe(onnxruntimeBackend);
-    const refused = await trainingBackend('onednn').catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(ConvlabError);
-    expect((refused as ConvlabError).exitCode).toBe(2);
-    expect((refused as Error).message).toMatch(/^the native oneDNN training backend is not built[^\n]*$/);
+    if (bindingBuilt()) {
+      expect(DEFAULT_BACKEND).toBe('onednn');
+      expect((await trainingBackend()).name).toBe('onednn');
+    } else {
+      expect(DEFAULT_BACKEND).toBe('onnxruntime');
+      expect(await trainingBackend()).toBe(onnxruntimeBackend);
+      const refused = await trainingBackend('onednn').catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ConvlabError);
+      expect((refused as ConvlabError).exitCode).toBe(2);
+      expect((refused as Error).message).toMatch(/^the native oneDNN backend is not built[^\n]*$/);
+    }
     await expect(trainingBackend('cuda')).rejects.toThrow(
       /--backend must be one of onnxruntime, onednn, got 'cuda'/,
     );

@@ -1,4 +1,5 @@
 import { type ReactNode, useEffect, useMemo, useState } from 'react';
+import type { ResolvedGraph } from '../../../src/ir/resolve.js';
 import { compact, dims } from '../format.js';
 import { CATEGORY_STYLE, categoryOf, describeNode } from '../graph/describe.js';
 import { blockTotals, type blockTree, type Folded } from '../graph/fold.js';
@@ -25,70 +26,11 @@ export function GraphPane({
   toolbar: ReactNode;
 }) {
   const r = analysis.resolved;
-  const [result, setResult] = useState<{ folded: Folded; layout: Layout } | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [zoom, setZoom] = useState<number | null>(null);
   const [paneWidth, setPaneWidth] = useState(800);
 
-  const { boxes, frames } = useMemo(() => {
-    const boxes = new Map<string, BoxView>();
-    for (const item of folded.items) {
-      const n = r.nodes[item.node]!;
-      if (item.kind === 'block') {
-        const b = tree.blocks.get(item.id)!;
-        const t = blockTotals(r, b);
-        const style = CATEGORY_STYLE.compute;
-        boxes.set(item.id, {
-          id: item.id,
-          kind: 'block',
-          title: local(item.id, item.container),
-          subtitle: `${b.type} · ${compact(t.params)} params · ${b.nodes.length} ops`,
-          fill: '#f7f9ff',
-          stroke: style.stroke,
-          dashed: !n.inference,
-        });
-      } else {
-        const style = CATEGORY_STYLE[categoryOf(n)];
-        boxes.set(item.id, {
-          id: item.id,
-          kind: 'node',
-          title: local(item.id, item.container),
-          subtitle: describeNode(n),
-          fill: style.fill,
-          stroke: style.stroke,
-          dashed: !n.inference,
-        });
-      }
-    }
-    const frames = new Map<string, FrameView>(
-      folded.containers.map((c) => [
-        c.name,
-        { id: c.name, title: `${local(c.name, c.parent)} · ${tree.blocks.get(c.name)!.type}` },
-      ]),
-    );
-    return { boxes, frames };
-  }, [folded, r, tree]);
-
-  // biome-ignore lint/correctness/useExhaustiveDependencies: a new `boxes` comes with every new `folded`.
-  useEffect(() => {
-    let current = true;
-    setError(null);
-    const sizeOf = (id: string) => {
-      const b = boxes.get(id)!;
-      const w = Math.max(textWidth(b.title, NAME_FONT), textWidth(b.subtitle, DESC_FONT));
-      return { width: Math.ceil(Math.max(96, w + 20 + (b.kind === 'block' ? 26 : 0))), height: NODE_HEIGHT };
-    };
-    layout(folded, sizeOf, (e) => dims(e.shape))
-      .then((l) => {
-        if (current) setResult({ folded, layout: l });
-      })
-      .catch((e: unknown) => {
-        if (current) setError(String(e));
-      });
-    return () => {
-      current = false;
-    };
-  }, [folded, boxes, frames]);
+  const { boxes, frames } = useMemo(() => boxViews(r, folded, tree), [folded, r, tree]);
+  const { result, error } = useLayout(folded, boxes, frames);
 
   const scroller = (el: HTMLDivElement | null) => {
     if (el && Math.abs(el.clientWidth - paneWidth) > 4) setPaneWidth(el.clientWidth);
@@ -142,18 +84,100 @@ export function GraphPane({
           </div>
         )}
       </div>
-      <div
-        className="legend"
-        style={{ padding: '0.4rem 0.7rem', borderTop: '1px solid var(--line)', marginTop: 0 }}
-      >
-        {Object.entries(CATEGORY_STYLE)
-          .filter(([k]) => k !== 'input')
-          .map(([k, s]) => (
-            <span key={k} style={{ ['--swatch' as string]: s.fill, ['--swatch-border' as string]: s.stroke }}>
-              {s.label}
-            </span>
-          ))}
-      </div>
+      <Legend />
     </>
+  );
+}
+
+/** What each box and frame of the folded graph shows: names, sizes, the category's colours. */
+function boxViews(
+  r: ResolvedGraph,
+  folded: Folded,
+  tree: ReturnType<typeof blockTree>,
+): { boxes: Map<string, BoxView>; frames: Map<string, FrameView> } {
+  const boxes = new Map<string, BoxView>();
+  for (const item of folded.items) {
+    const n = r.nodes[item.node]!;
+    if (item.kind === 'block') {
+      const b = tree.blocks.get(item.id)!;
+      const t = blockTotals(r, b);
+      const style = CATEGORY_STYLE.compute;
+      boxes.set(item.id, {
+        id: item.id,
+        kind: 'block',
+        title: local(item.id, item.container),
+        subtitle: `${b.type} · ${compact(t.params)} params · ${b.nodes.length} ops`,
+        fill: '#f7f9ff',
+        stroke: style.stroke,
+        dashed: !n.inference,
+      });
+    } else {
+      const style = CATEGORY_STYLE[categoryOf(n)];
+      boxes.set(item.id, {
+        id: item.id,
+        kind: 'node',
+        title: local(item.id, item.container),
+        subtitle: describeNode(n),
+        fill: style.fill,
+        stroke: style.stroke,
+        dashed: !n.inference,
+      });
+    }
+  }
+  const frames = new Map<string, FrameView>(
+    folded.containers.map((c) => [
+      c.name,
+      { id: c.name, title: `${local(c.name, c.parent)} · ${tree.blocks.get(c.name)!.type}` },
+    ]),
+  );
+  return { boxes, frames };
+}
+
+/** The folded graph laid out (asynchronously: elk takes seconds on dense graphs), or why it failed. */
+function useLayout(
+  folded: Folded,
+  boxes: ReadonlyMap<string, BoxView>,
+  frames: ReadonlyMap<string, FrameView>,
+): { result: { folded: Folded; layout: Layout } | null; error: string | null } {
+  const [result, setResult] = useState<{ folded: Folded; layout: Layout } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new `boxes` comes with every new `folded`.
+  useEffect(() => {
+    let current = true;
+    setError(null);
+    const sizeOf = (id: string) => {
+      const b = boxes.get(id)!;
+      const w = Math.max(textWidth(b.title, NAME_FONT), textWidth(b.subtitle, DESC_FONT));
+      return { width: Math.ceil(Math.max(96, w + 20 + (b.kind === 'block' ? 26 : 0))), height: NODE_HEIGHT };
+    };
+    layout(folded, sizeOf, (e) => dims(e.shape))
+      .then((l) => {
+        if (current) setResult({ folded, layout: l });
+      })
+      .catch((e: unknown) => {
+        if (current) setError(String(e));
+      });
+    return () => {
+      current = false;
+    };
+  }, [folded, boxes, frames]);
+  return { result, error };
+}
+
+/** The colour of each category of op. */
+function Legend() {
+  return (
+    <div
+      className="legend"
+      style={{ padding: '0.4rem 0.7rem', borderTop: '1px solid var(--line)', marginTop: 0 }}
+    >
+      {Object.entries(CATEGORY_STYLE)
+        .filter(([k]) => k !== 'input')
+        .map(([k, s]) => (
+          <span key={k} style={{ ['--swatch' as string]: s.fill, ['--swatch-border' as string]: s.stroke }}>
+            {s.label}
+          </span>
+        ))}
+    </div>
   );
 }

@@ -6,6 +6,7 @@ import { Stat } from '../components.js';
 import { pair } from '../format.js';
 import { type Analysis, analyse, catalogue, findEntry, layerNode } from '../lab.js';
 import { hrefOf, Link, navigate, type Route, setQuery } from '../router.js';
+import { drawField, fieldRegion, span } from './fieldCanvas.js';
 
 /** Layers with a field that moves with the output: what the view can draw. */
 const drawable = (a: Analysis): NodeField[] =>
@@ -39,39 +40,7 @@ export function FieldPage({ route, name }: { route: Route; name: string }) {
         effective padding. Click the picture to pick another output position; drop an image to see the field
         on it.
       </p>
-      <div className="controls">
-        <label>
-          model
-          <select value={name} onChange={(e) => navigate(`/rf/${e.target.value}`)}>
-            {catalogue.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        {field ? (
-          <label>
-            layer
-            <select
-              value={field.name}
-              onChange={(e) => setQuery({ layer: e.target.value, pos: null })}
-              style={{ maxWidth: '22rem' }}
-            >
-              {layers.map((f) => (
-                <option key={f.name} value={f.name}>
-                  {f.name} ({pair(f.size)} px)
-                </option>
-              ))}
-            </select>
-          </label>
-        ) : null}
-        {field ? (
-          <Link className="button" href={hrefOf(`/model/${name}`, { layer: field.name })}>
-            Show in the model view
-          </Link>
-        ) : null}
-      </div>
+      <FieldControls name={name} field={field} layers={layers} />
       {asked && field && field.name !== resolved ? (
         <p className="notice" data-testid="unknown-layer">
           {resolved
@@ -94,6 +63,53 @@ export function FieldPage({ route, name }: { route: Route; name: string }) {
   );
 }
 
+/** The model and layer pickers, and the way to the same layer in the model view. */
+function FieldControls({
+  name,
+  field,
+  layers,
+}: {
+  name: string;
+  field: NodeField | undefined;
+  layers: readonly NodeField[];
+}) {
+  return (
+    <div className="controls">
+      <label>
+        model
+        <select value={name} onChange={(e) => navigate(`/rf/${e.target.value}`)}>
+          {catalogue.map((m) => (
+            <option key={m.name} value={m.name}>
+              {m.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      {field ? (
+        <label>
+          layer
+          <select
+            value={field.name}
+            onChange={(e) => setQuery({ layer: e.target.value, pos: null })}
+            style={{ maxWidth: '22rem' }}
+          >
+            {layers.map((f) => (
+              <option key={f.name} value={f.name}>
+                {f.name} ({pair(f.size)} px)
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
+      {field ? (
+        <Link className="button" href={hrefOf(`/model/${name}`, { layer: field.name })}>
+          Show in the model view
+        </Link>
+      ) : null}
+    </div>
+  );
+}
+
 /** Output position [i, j] (row, column) from `pos=3,3`, or the centre. */
 function position(f: NodeField, pos: string | null): [number, number] {
   const [h, w] = f.extent!;
@@ -101,12 +117,6 @@ function position(f: NodeField, pos: string | null): [number, number] {
   if (m && Number(m[1]) < h && Number(m[2]) < w) return [Number(m[1]), Number(m[2])];
   return [Math.floor((h - 1) / 2), Math.floor((w - 1) / 2)];
 }
-
-/** Input span [first, last] of output index `i` along one axis. */
-const span = (f: NodeField, axis: 0 | 1, i: number): [number, number] => {
-  const first = i * f.stride[axis] - f.padding[axis];
-  return [first, first + f.size[axis] - 1];
-};
 
 function FieldView({
   analysis,
@@ -122,122 +132,44 @@ function FieldView({
   const [H, W] = analysis.fields.input;
   const [i, j] = position(f, pos);
   const [image, setImage] = useState<HTMLImageElement | null>(null);
-  const [over, setOver] = useState(false);
+  const drop = useImageDrop(setImage);
+  return (
+    <div className="rf-layout">
+      <section className="panel">
+        <FieldCanvas field={f} i={i} j={j} H={H} W={W} image={image} drop={drop.handlers} />
+        <FieldLegend i={i} j={j} />
+        <ImageDrop image={image} onImage={setImage} drop={drop} />
+      </section>
+      <section>
+        <FieldStats field={f} i={i} j={j} H={H} W={W} />
+        <SizeChart layers={layers} chosen={f.name} model={analysis.entry.name} />
+      </section>
+    </div>
+  );
+}
+
+/** The picture: click it to pick another output position. */
+function FieldCanvas({
+  field: f,
+  i,
+  j,
+  H,
+  W,
+  image,
+  drop,
+}: {
+  field: NodeField;
+  i: number;
+  j: number;
+  H: number;
+  W: number;
+  image: HTMLImageElement | null;
+  drop: DropHandlers;
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
-
-  // The drawn region: the image plus whatever of the chosen field and its neighbours hangs outside.
-  const view = useMemo(() => {
-    const rows = [span(f, 0, i - 1), span(f, 0, i + 1), span(f, 0, i)];
-    const cols = [span(f, 1, j - 1), span(f, 1, j + 1), span(f, 1, j)];
-    const top = Math.min(0, ...rows.map((s) => s[0]));
-    const left = Math.min(0, ...cols.map((s) => s[0]));
-    const bottom = Math.max(H - 1, ...rows.map((s) => s[1]));
-    const right = Math.max(W - 1, ...cols.map((s) => s[1]));
-    const margin = Math.ceil(Math.max(bottom - top, right - left) * 0.03);
-    return {
-      top: top - margin,
-      left: left - margin,
-      height: bottom - top + 1 + 2 * margin,
-      width: right - left + 1 + 2 * margin,
-    };
-  }, [f, i, j, H, W]);
-
+  const view = useMemo(() => fieldRegion(f, i, j, H, W), [f, i, j, H, W]);
   useEffect(() => {
-    const c = canvas.current;
-    if (!c) return;
-    const css = 560;
-    const ratio = window.devicePixelRatio || 1;
-    const k = css / Math.max(view.width, view.height);
-    c.width = Math.round(view.width * k * ratio);
-    c.height = Math.round(view.height * k * ratio);
-    const g = c.getContext('2d')!;
-    g.setTransform(k * ratio, 0, 0, k * ratio, -view.left * k * ratio, -view.top * k * ratio);
-    const px = 1 / (k * ratio); // one device pixel, in input pixels
-
-    // Zero padding outside the image, hatched.
-    g.fillStyle = '#eceef2';
-    g.fillRect(view.left, view.top, view.width, view.height);
-    g.strokeStyle = 'rgba(120, 128, 145, 0.25)';
-    g.lineWidth = px;
-    const step = Math.max(view.width, view.height) / 60;
-    g.beginPath();
-    for (let d = -view.height; d < view.width; d += step) {
-      g.moveTo(view.left + d, view.top);
-      g.lineTo(view.left + d + view.height, view.top + view.height);
-    }
-    g.stroke();
-
-    // The input: the user's image resized to the input as the network sees it, or a pixel grid.
-    if (image) g.drawImage(image, 0, 0, W, H);
-    else {
-      g.fillStyle = '#ffffff';
-      g.fillRect(0, 0, W, H);
-    }
-    const gridStep = k * ratio >= 4 ? 1 : ([2, 4, 8, 16, 32, 64].find((s) => s * k * ratio >= 6) ?? 64);
-    g.strokeStyle = image ? 'rgba(255,255,255,0.25)' : 'rgba(40, 50, 70, 0.07)';
-    g.beginPath();
-    for (let x = 0; x <= W; x += gridStep) {
-      g.moveTo(x, 0);
-      g.lineTo(x, H);
-    }
-    for (let y = 0; y <= H; y += gridStep) {
-      g.moveTo(0, y);
-      g.lineTo(W, y);
-    }
-    g.stroke();
-    g.strokeStyle = '#5b6475';
-    g.lineWidth = 1.5 * px;
-    g.strokeRect(0, 0, W, H);
-
-    // Neighbouring fields, one output step away: they are the chosen field shifted by the effective stride.
-    const rect = (oi: number, oj: number) => {
-      const [y0, y1] = span(f, 0, oi);
-      const [x0, x1] = span(f, 1, oj);
-      return [x0, y0, x1 - x0 + 1, y1 - y0 + 1] as const;
-    };
-    const [eh, ew] = f.extent!;
-    g.setLineDash([6 * px, 4 * px]);
-    g.lineWidth = 1.5 * px;
-    g.strokeStyle = SERIES[1]!;
-    for (const [di, dj] of [
-      [-1, 0],
-      [1, 0],
-      [0, -1],
-      [0, 1],
-    ] as const) {
-      const oi = i + di;
-      const oj = j + dj;
-      if (oi < 0 || oj < 0 || oi >= eh || oj >= ew) continue;
-      g.strokeRect(...rect(oi, oj));
-    }
-    g.setLineDash([]);
-
-    // The chosen field.
-    const [x, y, w, h] = rect(i, j);
-    g.fillStyle = 'rgba(47, 91, 211, 0.18)';
-    g.fillRect(x, y, w, h);
-    g.strokeStyle = SERIES[0]!;
-    g.lineWidth = 2.5 * px;
-    g.strokeRect(x, y, w, h);
-
-    // Centres of every output position's field: the lattice of the effective stride.
-    const dot = Math.max(1.6 * px, Math.min(3 * px, f.stride[0] / 5));
-    g.fillStyle = image ? 'rgba(255, 255, 255, 0.9)' : 'rgba(27, 33, 48, 0.55)';
-    for (let oi = 0; oi < eh; oi++) {
-      for (let oj = 0; oj < ew; oj++) {
-        const cy = f.centre[0] + oi * f.stride[0];
-        const cx = f.centre[1] + oj * f.stride[1];
-        g.beginPath();
-        g.arc(cx, cy, dot, 0, Math.PI * 2);
-        g.fill();
-      }
-    }
-    const cy = f.centre[0] + i * f.stride[0];
-    const cx = f.centre[1] + j * f.stride[1];
-    g.fillStyle = SERIES[0]!;
-    g.beginPath();
-    g.arc(cx, cy, dot * 2, 0, Math.PI * 2);
-    g.fill();
+    if (canvas.current) drawField(canvas.current, { field: f, i, j, H, W, region: view, image });
   }, [f, i, j, image, view, H, W]);
 
   const pick = (e: MouseEvent<HTMLCanvasElement>) => {
@@ -249,23 +181,103 @@ function FieldView({
     const oj = Math.min(ew - 1, Math.max(0, Math.round((x - f.centre[1]) / f.stride[1])));
     setQuery({ pos: `${oi},${oj}` });
   };
+  return (
+    <div className="rf-canvas-wrap">
+      <canvas
+        ref={canvas}
+        onClick={pick}
+        {...drop}
+        aria-label={`receptive field of ${f.name} at output position ${i},${j}`}
+        data-testid="rf-canvas"
+      />
+    </div>
+  );
+}
 
+function FieldLegend({ i, j }: { i: number; j: number }) {
+  return (
+    <div className="legend">
+      <span
+        style={{
+          ['--swatch' as string]: 'rgba(47, 91, 211, 0.25)',
+          ['--swatch-border' as string]: SERIES[0],
+        }}
+      >
+        field of output ({i}, {j})
+      </span>
+      <span style={{ ['--swatch' as string]: '#fff', ['--swatch-border' as string]: SERIES[1] }}>
+        neighbours, one output step away
+      </span>
+      <span style={{ ['--swatch' as string]: '#5b6475' }}>field centres (stride lattice)</span>
+      <span style={{ ['--swatch' as string]: '#eceef2', ['--swatch-border' as string]: '#c9ced8' }}>
+        zero padding
+      </span>
+    </div>
+  );
+}
+
+interface DropHandlers {
+  onDragOver: (e: DragEvent) => void;
+  onDragLeave: () => void;
+  onDrop: (e: DragEvent) => void;
+}
+
+/** Dropping an image file anywhere it is offered (the picture, the drop zone) loads it. */
+function useImageDrop(onImage: (image: HTMLImageElement) => void): {
+  over: boolean;
+  handlers: DropHandlers;
+  load: (file: File | undefined) => void;
+} {
+  const [over, setOver] = useState(false);
   const load = (file: File | undefined) => {
     if (!file?.type.startsWith('image/')) return;
     const img = new Image();
-    img.onload = () => setImage(img);
+    img.onload = () => onImage(img);
     img.src = URL.createObjectURL(file);
   };
-  const drop = (e: DragEvent) => {
-    e.preventDefault();
-    setOver(false);
-    load(e.dataTransfer.files[0]);
+  const handlers: DropHandlers = {
+    onDragOver: (e) => {
+      e.preventDefault();
+      setOver(true);
+    },
+    onDragLeave: () => setOver(false),
+    onDrop: (e) => {
+      e.preventDefault();
+      setOver(false);
+      load(e.dataTransfer.files[0]);
+    },
   };
+  return { over, handlers, load };
+}
 
-  const [y0, y1] = span(f, 0, i);
-  const [x0, x1] = span(f, 1, j);
-  const seen = (Math.min(y1, H - 1) - Math.max(y0, 0) + 1) * (Math.min(x1, W - 1) - Math.max(x0, 0) + 1);
-  const notes = [
+/** Where the user drops or picks an image to see the field on. */
+function ImageDrop({
+  image,
+  onImage,
+  drop,
+}: {
+  image: HTMLImageElement | null;
+  onImage: (image: HTMLImageElement | null) => void;
+  drop: ReturnType<typeof useImageDrop>;
+}) {
+  return (
+    <section className={`drop${drop.over ? ' over' : ''}`} aria-label="your image" {...drop.handlers}>
+      <label>
+        Drop an image here or{' '}
+        <input type="file" accept="image/*" onChange={(e) => drop.load(e.target.files?.[0])} />
+      </label>
+      {image ? (
+        <button type="button" onClick={() => onImage(null)}>
+          Remove image
+        </button>
+      ) : null}
+    </section>
+  );
+}
+
+/** What the figures of a field do not say: clipping, approximations, merges, global context. */
+function fieldNotes(f: NodeField, H: number, W: number): string[] {
+  return [
     f.clipped
       ? `The field (${pair(f.size)}) is larger than the ${H}×${W} input: every output sees at most the whole image, and zero padding fills the rest.`
       : '',
@@ -279,107 +291,68 @@ function FieldView({
       ? `A squeeze-and-excitation gate (${f.context}) also lets the whole image scale this map; the field shown is the spatial one.`
       : '',
   ].filter(Boolean);
+}
 
+function FieldStats({
+  field: f,
+  i,
+  j,
+  H,
+  W,
+}: {
+  field: NodeField;
+  i: number;
+  j: number;
+  H: number;
+  W: number;
+}) {
+  const [y0, y1] = span(f, 0, i);
+  const [x0, x1] = span(f, 1, j);
+  const seen = (Math.min(y1, H - 1) - Math.max(y0, 0) + 1) * (Math.min(x1, W - 1) - Math.max(x0, 0) + 1);
   return (
-    <div className="rf-layout">
-      <section className="panel">
-        <div className="rf-canvas-wrap">
-          <canvas
-            ref={canvas}
-            onClick={pick}
-            onDragOver={(e) => {
-              e.preventDefault();
-              setOver(true);
-            }}
-            onDragLeave={() => setOver(false)}
-            onDrop={drop}
-            aria-label={`receptive field of ${f.name} at output position ${i},${j}`}
-            data-testid="rf-canvas"
-          />
-        </div>
-        <div className="legend">
-          <span
-            style={{
-              ['--swatch' as string]: 'rgba(47, 91, 211, 0.25)',
-              ['--swatch-border' as string]: SERIES[0],
-            }}
-          >
-            field of output ({i}, {j})
-          </span>
-          <span style={{ ['--swatch' as string]: '#fff', ['--swatch-border' as string]: SERIES[1] }}>
-            neighbours, one output step away
-          </span>
-          <span style={{ ['--swatch' as string]: '#5b6475' }}>field centres (stride lattice)</span>
-          <span style={{ ['--swatch' as string]: '#eceef2', ['--swatch-border' as string]: '#c9ced8' }}>
-            zero padding
+    <>
+      <div className="stat-grid">
+        <div className="stat big" data-testid="rf-size">
+          <span className="k">field size</span>
+          <span className="v">{pair(f.size)}</span>
+          <span className="s">
+            pixels of the {H}×{W} input
           </span>
         </div>
-        <section
-          className={`drop${over ? ' over' : ''}`}
-          aria-label="your image"
-          onDragOver={(e) => {
-            e.preventDefault();
-            setOver(true);
-          }}
-          onDragLeave={() => setOver(false)}
-          onDrop={drop}
-        >
-          <label>
-            Drop an image here or{' '}
-            <input type="file" accept="image/*" onChange={(e) => load(e.target.files?.[0])} />
-          </label>
-          {image ? (
-            <button type="button" onClick={() => setImage(null)}>
-              Remove image
-            </button>
-          ) : null}
-        </section>
-      </section>
-      <section>
-        <div className="stat-grid">
-          <div className="stat big" data-testid="rf-size">
-            <span className="k">field size</span>
-            <span className="v">{pair(f.size)}</span>
-            <span className="s">
-              pixels of the {H}×{W} input
-            </span>
-          </div>
-          <Stat
-            k="effective stride"
-            v={pair(f.stride)}
-            s="distance between neighbouring fields"
-            testId="rf-stride"
-          />
-          <Stat
-            k="effective padding"
-            v={pair(f.padding)}
-            s="how far the first field starts before the image"
-            testId="rf-padding"
-          />
-          <Stat
-            k={`centre of (${i}, ${j})`}
-            v={`${f.centre[1] + j * f.stride[1]}, ${f.centre[0] + i * f.stride[0]}`}
-            s="x, y in input pixels"
-          />
-          <Stat k="output map" v={`${f.extent![0]}×${f.extent![1]}`} s={`${f.op} ${f.name}`} />
-          <Stat
-            k="inside the image"
-            v={`${Math.round((100 * seen) / (f.size[0] * f.size[1]))}%`}
-            s="of this field"
-          />
-        </div>
-        {notes.map((n) => (
-          <p className="notice" key={n}>
-            {n}
-          </p>
-        ))}
-        <p className="muted" style={{ fontSize: '0.88rem' }}>
-          Output ({i}, {j}) reads input rows {y0}…{y1} and columns {x0}…{x1}: the first row is {i} ×{' '}
-          {f.stride[0]} − {f.padding[0]} = {y0}, and the field spans {f.size[0]} rows from there.
+        <Stat
+          k="effective stride"
+          v={pair(f.stride)}
+          s="distance between neighbouring fields"
+          testId="rf-stride"
+        />
+        <Stat
+          k="effective padding"
+          v={pair(f.padding)}
+          s="how far the first field starts before the image"
+          testId="rf-padding"
+        />
+        <Stat
+          k={`centre of (${i}, ${j})`}
+          v={`${f.centre[1] + j * f.stride[1]}, ${f.centre[0] + i * f.stride[0]}`}
+          s="x, y in input pixels"
+        />
+        <Stat k="output map" v={`${f.extent![0]}×${f.extent![1]}`} s={`${f.op} ${f.name}`} />
+        <Stat
+          k="inside the image"
+          v={`${Math.round((100 * seen) / (f.size[0] * f.size[1]))}%`}
+          s="of this field"
+        />
+      </div>
+      {fieldNotes(f, H, W).map((n) => (
+        <p className="notice" key={n}>
+          {n}
         </p>
-        <SizeChart layers={layers} chosen={f.name} model={analysis.entry.name} />
-      </section>
-    </div>
+      ))}
+      <p className="muted" style={{ fontSize: '0.88rem' }}>
+        Output ({i}, {j}) reads input rows {y0}…{y1} and columns {x0}…{x1}: the first row is {i} ×{' '}
+        {f.stride[0]} − {f.padding[0]} = {y0}, and the field spans {f.size[0]} rows from there.
+      </p>
+    </>
   );
 }
 

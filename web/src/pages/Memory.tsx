@@ -1,8 +1,9 @@
 import type { ChartConfiguration, Plugin } from 'chart.js';
 import { useMemo } from 'react';
 import { ChartView, SERIES } from '../chart.js';
+import { BatchInput, batchFrom, ZooOptions } from '../components.js';
 import { binaryStep, bytes, compactBytes, metric, times } from '../format.js';
-import { findEntry, zooEntries } from '../lab.js';
+import { findEntry } from '../lab.js';
 import {
   type MemoryReport,
   type Mode,
@@ -32,13 +33,16 @@ const STRATEGY_COLOUR: Readonly<Record<Strategy, string>> = {
 const DEFAULT_A = 'densenet121';
 const DEFAULT_B = 'resnet50';
 
-function batchOf(value: string | null): number {
-  const n = Number(value ?? 32);
-  return Number.isInteger(n) && n >= 1 && n <= 4096 ? n : 32;
+interface MemorySettings {
+  readonly a: string;
+  readonly b: string | null;
+  readonly batch: number;
+  readonly mode: Mode;
+  readonly optimizer: Optimizer;
 }
 
-export function MemoryPage({ route }: { route: Route }) {
-  const q = route.query;
+/** The page's settings from its query, each falling back to its default when missing or invalid. */
+function settingsOf(q: URLSearchParams): MemorySettings {
   const a = findEntry(q.get('a') ?? '')?.kind === 'zoo' ? q.get('a')! : DEFAULT_A;
   const bRaw = q.get('b');
   const b =
@@ -49,11 +53,22 @@ export function MemoryPage({ route }: { route: Route }) {
         : a === DEFAULT_B
           ? DEFAULT_A
           : DEFAULT_B;
-  const batch = batchOf(q.get('batch'));
+  const batch = batchFrom(q.get('batch'), 32);
   const mode: Mode = q.get('mode') === 'infer' ? 'infer' : 'train';
   const optimizer: Optimizer = OPTIMIZERS.includes(q.get('opt') as Optimizer)
     ? (q.get('opt') as Optimizer)
     : 'sgd';
+  return { a, b, batch, mode, optimizer };
+}
+
+interface ModelReports {
+  readonly name: string;
+  readonly byStrategy: readonly MemoryReport[];
+}
+
+export function MemoryPage({ route }: { route: Route }) {
+  const settings = settingsOf(route.query);
+  const { a, b, batch, mode, optimizer } = settings;
   const reports = useMemo(
     () =>
       (b && b !== a ? [a, b] : [a]).map((name) => ({
@@ -75,66 +90,7 @@ export function MemoryPage({ route }: { route: Route }) {
           ? ' DenseNet keeps every earlier map of a block alive for the concatenations, which is why it needs far more memory than a ResNet of similar cost.'
           : ''}
       </p>
-      <div className="controls">
-        <label>
-          model
-          <select value={a} onChange={(e) => setQuery({ a: e.target.value })}>
-            {zooEntries.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          against
-          <select value={b ?? 'none'} onChange={(e) => setQuery({ b: e.target.value })}>
-            <option value="none">(none)</option>
-            {zooEntries.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          batch
-          <input
-            type="number"
-            min={1}
-            max={4096}
-            value={batch}
-            onChange={(e) => setQuery({ batch: batchOf(e.target.value) })}
-          />
-        </label>
-        <div className="field">
-          mode
-          <div className="segmented">
-            <button type="button" aria-pressed={mode === 'train'} onClick={() => setQuery({ mode: null })}>
-              training
-            </button>
-            <button type="button" aria-pressed={mode === 'infer'} onClick={() => setQuery({ mode: 'infer' })}>
-              inference
-            </button>
-          </div>
-        </div>
-        {mode === 'train' ? (
-          <label>
-            optimiser
-            <select
-              value={optimizer}
-              onChange={(e) => setQuery({ opt: e.target.value === 'sgd' ? null : e.target.value })}
-            >
-              {OPTIMIZERS.map((o) => (
-                <option key={o} value={o}>
-                  {o}
-                </option>
-              ))}
-            </select>
-          </label>
-        ) : null}
-      </div>
-
+      <MemoryControls settings={settings} />
       <div className="mem-charts">
         {reports.map((r) => (
           <section className="panel" key={r.name}>
@@ -154,70 +110,11 @@ export function MemoryPage({ route }: { route: Route }) {
         <section className="panel">
           <PeakChart reports={reports} />
         </section>
-        <section className="panel">
-          <h3>Strategies</h3>
-          <dl className="strategy-list">
-            {STRATEGIES.map((s) => (
-              <div key={s}>
-                <dt style={{ color: STRATEGY_COLOUR[s], fontWeight: 650 }}>{s}</dt>
-                <dd>{STRATEGY_INFO[s]}</dd>
-              </div>
-            ))}
-          </dl>
-        </section>
+        <StrategyList />
       </div>
 
       <h2>Breakdown</h2>
-      <div className="table-wrap">
-        <table className="data" data-testid="memory-table">
-          <thead>
-            <tr>
-              <th>model</th>
-              <th>strategy</th>
-              <th className="num">peak</th>
-              <th className="num">vs naive</th>
-              <th className="num">activations (all maps)</th>
-              {mode === 'train' ? (
-                <>
-                  <th className="num">saved for backward</th>
-                  <th className="num">params + grads + optimiser</th>
-                  <th className="num">extra FLOPs</th>
-                </>
-              ) : (
-                <th className="num">params</th>
-              )}
-              <th>notes</th>
-            </tr>
-          </thead>
-          <tbody>
-            {reports.flatMap((r) =>
-              r.byStrategy.map((m) => (
-                <tr key={`${r.name}/${m.strategy}`}>
-                  <td>{m.strategy === 'naive' ? <strong>{r.name}</strong> : ''}</td>
-                  <td style={{ color: STRATEGY_COLOUR[m.strategy], fontWeight: 600 }}>{m.strategy}</td>
-                  <td className="num">{bytes(m.bytes.peak)}</td>
-                  <td className="num">
-                    {m.strategy === 'naive'
-                      ? ''
-                      : times(m.bytes.peak / r.byStrategy[0]!.bytes.peak).replace('×', '')}
-                  </td>
-                  <td className="num">{bytes(m.bytes.activationsTotal)}</td>
-                  {mode === 'train' ? (
-                    <>
-                      <td className="num">{bytes(m.bytes.savedForBackward)}</td>
-                      <td className="num">{bytes(m.bytes.params + m.bytes.grads + m.bytes.optimizer)}</td>
-                      <td className="num">{m.extraFlops ? metric(m.extraFlops) : ''}</td>
-                    </>
-                  ) : (
-                    <td className="num">{bytes(m.bytes.params)}</td>
-                  )}
-                  <td className="notes-cell">{m.notes.join('; ')}</td>
-                </tr>
-              )),
-            )}
-          </tbody>
-        </table>
-      </div>
+      <BreakdownTable reports={reports} mode={mode} />
       <p className="footer-note">
         The same numbers as{' '}
         <code>
@@ -228,6 +125,129 @@ export function MemoryPage({ route }: { route: Route }) {
         <Link href={hrefOf('/concepts/dense-growth')}>Why DenseNet grows quadratically →</Link>
       </p>
     </>
+  );
+}
+
+function MemoryControls({ settings: { a, b, batch, mode, optimizer } }: { settings: MemorySettings }) {
+  return (
+    <div className="controls">
+      <label>
+        model
+        <select value={a} onChange={(e) => setQuery({ a: e.target.value })}>
+          <ZooOptions />
+        </select>
+      </label>
+      <label>
+        against
+        <select value={b ?? 'none'} onChange={(e) => setQuery({ b: e.target.value })}>
+          <option value="none">(none)</option>
+          <ZooOptions />
+        </select>
+      </label>
+      <BatchInput value={batch} onChange={(value) => setQuery({ batch: batchFrom(value, 32) })} />
+      <div className="field">
+        mode
+        <div className="segmented">
+          <button type="button" aria-pressed={mode === 'train'} onClick={() => setQuery({ mode: null })}>
+            training
+          </button>
+          <button type="button" aria-pressed={mode === 'infer'} onClick={() => setQuery({ mode: 'infer' })}>
+            inference
+          </button>
+        </div>
+      </div>
+      {mode === 'train' ? (
+        <label>
+          optimiser
+          <select
+            value={optimizer}
+            onChange={(e) => setQuery({ opt: e.target.value === 'sgd' ? null : e.target.value })}
+          >
+            {OPTIMIZERS.map((o) => (
+              <option key={o} value={o}>
+                {o}
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
+    </div>
+  );
+}
+
+function StrategyList() {
+  return (
+    <section className="panel">
+      <h3>Strategies</h3>
+      <dl className="strategy-list">
+        {STRATEGIES.map((s) => (
+          <div key={s}>
+            <dt style={{ color: STRATEGY_COLOUR[s], fontWeight: 650 }}>{s}</dt>
+            <dd>{STRATEGY_INFO[s]}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
+  );
+}
+
+/** One row per model and strategy: the peak and what makes it up. */
+function BreakdownTable({ reports, mode }: { reports: readonly ModelReports[]; mode: Mode }) {
+  return (
+    <div className="table-wrap">
+      <table className="data" data-testid="memory-table">
+        <thead>
+          <tr>
+            <th>model</th>
+            <th>strategy</th>
+            <th className="num">peak</th>
+            <th className="num">vs naive</th>
+            <th className="num">activations (all maps)</th>
+            {mode === 'train' ? (
+              <>
+                <th className="num">saved for backward</th>
+                <th className="num">params + grads + optimiser</th>
+                <th className="num">extra FLOPs</th>
+              </>
+            ) : (
+              <th className="num">params</th>
+            )}
+            <th>notes</th>
+          </tr>
+        </thead>
+        <tbody>
+          {reports.flatMap((r) =>
+            r.byStrategy.map((m) => (
+              <BreakdownRow key={`${r.name}/${m.strategy}`} name={r.name} m={m} naive={r.byStrategy[0]!} />
+            )),
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function BreakdownRow({ name, m, naive }: { name: string; m: MemoryReport; naive: MemoryReport }) {
+  return (
+    <tr>
+      <td>{m.strategy === 'naive' ? <strong>{name}</strong> : ''}</td>
+      <td style={{ color: STRATEGY_COLOUR[m.strategy], fontWeight: 600 }}>{m.strategy}</td>
+      <td className="num">{bytes(m.bytes.peak)}</td>
+      <td className="num">
+        {m.strategy === 'naive' ? '' : times(m.bytes.peak / naive.bytes.peak).replace('×', '')}
+      </td>
+      <td className="num">{bytes(m.bytes.activationsTotal)}</td>
+      {m.mode === 'train' ? (
+        <>
+          <td className="num">{bytes(m.bytes.savedForBackward)}</td>
+          <td className="num">{bytes(m.bytes.params + m.bytes.grads + m.bytes.optimizer)}</td>
+          <td className="num">{m.extraFlops ? metric(m.extraFlops) : ''}</td>
+        </>
+      ) : (
+        <td className="num">{bytes(m.bytes.params)}</td>
+      )}
+      <td className="notes-cell">{m.notes.join('; ')}</td>
+    </tr>
   );
 }
 
@@ -322,11 +342,7 @@ function Timeline({ reports }: { reports: readonly MemoryReport[] }) {
   );
 }
 
-function PeakChart({
-  reports,
-}: {
-  reports: readonly { name: string; byStrategy: readonly MemoryReport[] }[];
-}) {
+function PeakChart({ reports }: { reports: readonly ModelReports[] }) {
   const config = useMemo<ChartConfiguration>(
     () => ({
       type: 'bar',

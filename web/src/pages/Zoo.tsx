@@ -1,6 +1,7 @@
 import type { ChartConfiguration } from 'chart.js';
 import { useMemo } from 'react';
 import { ChartView, SERIES } from '../chart.js';
+import { BatchInput, batchFrom } from '../components.js';
 import { binaryStep, bytes, compact, compactBytes, metric, thousands } from '../format.js';
 import { useAnalyses, useProgressive } from '../hooks.js';
 import { type Analysis, zooEntries } from '../lab.js';
@@ -84,20 +85,13 @@ function rowOf(a: Analysis, batch: number, peaks: Peaks | undefined): Row {
   };
 }
 
-function clampBatch(value: string | null): number {
-  const n = Number(value ?? 1);
-  return Number.isInteger(n) && n >= 1 && n <= 4096 ? n : 1;
-}
-
-export function ZooPage({ route }: { route: Route }) {
-  const batch = clampBatch(route.query.get('batch'));
-  const sortKey = (route.query.get('sort') ?? 'name') as Key;
-  const desc = route.query.get('dir') === 'desc';
-  const filter = route.query.get('q') ?? '';
-  const compare = (route.query.get('compare') ?? '').split(',').filter(Boolean);
+/**
+ * Every zoo model's row, filled in as it comes: analyses first, then (once all are analysed) the
+ * memory peaks at `batch`. `done` counts the models finished in the stage under way.
+ */
+function useZooRows(batch: number): { names: string[]; rows: Row[]; loading: boolean; done: number } {
   const names = useMemo(() => zooEntries.map((m) => m.name), []);
   const analyses = useAnalyses(names);
-
   const ready = useMemo(() => [...analyses.keys()], [analyses]);
   const peaks = useProgressive(
     ready.length === names.length ? ready : [],
@@ -108,17 +102,21 @@ export function ZooPage({ route }: { route: Route }) {
     () => [...analyses.values()].map((a) => rowOf(a, batch, peaks.get(a.entry.name))),
     [analyses, batch, peaks],
   );
-  const visible = useMemo(() => {
-    const q = filter.trim().toLowerCase();
-    const kept = q ? rows.filter((r) => r.name.includes(q) || r.family.includes(q)) : rows;
-    const sign = desc ? -1 : 1;
-    return [...kept].sort((a, b) => {
-      const x = a[sortKey];
-      const y = b[sortKey];
-      if (typeof x === 'string' && typeof y === 'string') return sign * x.localeCompare(y);
-      return sign * (((x as number | null) ?? -1) - ((y as number | null) ?? -1));
-    });
-  }, [rows, filter, sortKey, desc]);
+  const loading = analyses.size < names.length || peaks.size < names.length;
+  return { names, rows, loading, done: analyses.size < names.length ? analyses.size : peaks.size };
+}
+
+export function ZooPage({ route }: { route: Route }) {
+  const batch = batchFrom(route.query.get('batch'), 1);
+  const sortKey = (route.query.get('sort') ?? 'name') as Key;
+  const desc = route.query.get('dir') === 'desc';
+  const filter = route.query.get('q') ?? '';
+  const compare = (route.query.get('compare') ?? '').split(',').filter(Boolean);
+  const { names, rows, loading, done } = useZooRows(batch);
+  const visible = useMemo(
+    () => filteredAndSorted(rows, filter, sortKey, desc),
+    [rows, filter, sortKey, desc],
+  );
 
   const toggle = (name: string) => {
     const next = compare.includes(name) ? compare.filter((n) => n !== name) : [...compare, name];
@@ -129,7 +127,6 @@ export function ZooPage({ route }: { route: Route }) {
     const nextDesc = key === sortKey ? !desc : numeric;
     setQuery({ sort: key, dir: nextDesc ? 'desc' : 'asc' });
   };
-  const loading = analyses.size < names.length || peaks.size < names.length;
 
   return (
     <>
@@ -149,84 +146,28 @@ export function ZooPage({ route }: { route: Route }) {
             onChange={(e) => setQuery({ q: e.target.value })}
           />
         </label>
-        <label>
-          batch
-          <input
-            type="number"
-            min={1}
-            max={4096}
-            value={batch}
-            onChange={(e) => setQuery({ batch: clampBatch(e.target.value) === 1 ? '' : e.target.value })}
-          />
-        </label>
+        <BatchInput
+          value={batch}
+          onChange={(value) => setQuery({ batch: batchFrom(value, 1) === 1 ? '' : value })}
+        />
         {loading ? (
           <span className="muted">
-            analysing… {analyses.size < names.length ? analyses.size : peaks.size}/{names.length}
+            analysing… {done}/{names.length}
           </span>
         ) : null}
       </div>
 
       {compare.length > 0 ? <Compare names={compare} rows={rows} batch={batch} onRemove={toggle} /> : null}
 
-      <div className="table-wrap">
-        <table className="data zoo-table" data-testid="zoo-table" data-ready={!loading}>
-          <thead>
-            <tr>
-              <th className="check">
-                <span className="sr-only">compare</span>
-              </th>
-              {COLUMNS.map((c) => (
-                <th
-                  key={c.key}
-                  className={
-                    [c.numeric ? 'num' : '', c.key === 'family' ? 'narrow-hide' : ''].join(' ').trim() ||
-                    undefined
-                  }
-                  title={c.title}
-                  aria-sort={sortKey === c.key ? (desc ? 'descending' : 'ascending') : undefined}
-                >
-                  <button type="button" className="sort" onClick={() => sortBy(c.key)}>
-                    {c.label}
-                    <span aria-hidden="true">{sortKey === c.key ? (desc ? '▼' : '▲') : ''}</span>
-                  </button>
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {visible.map((r) => (
-              <tr key={r.name} className={compare.includes(r.name) ? 'selected' : undefined}>
-                <td className="check">
-                  <input
-                    type="checkbox"
-                    aria-label={`compare ${r.name}`}
-                    checked={compare.includes(r.name)}
-                    onChange={() => toggle(r.name)}
-                  />
-                </td>
-                <td className="name">
-                  <Link href={`/model/${r.name}`}>{r.name}</Link>
-                </td>
-                <td className="narrow-hide">
-                  <span className="family">{r.family}</span>
-                </td>
-                <td className="num" title={`${r.params} parameters`}>
-                  {thousands(r.params)}
-                </td>
-                <td className="num" title={`${thousands(r.macs)} MACs at ${r.input}`}>
-                  {metric(r.macs)}
-                </td>
-                <td className="num" title={`at ${r.rfLayer}`}>
-                  <Link href={hrefOf(`/rf/${r.name}`, { layer: r.rfLayer })}>{r.rf}</Link>
-                </td>
-                <td className="num">{bytes(r.activations)}</td>
-                <td className="num">{r.inferPeak === null ? '…' : bytes(r.inferPeak)}</td>
-                <td className="num">{r.trainPeak === null ? '…' : bytes(r.trainPeak)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <ZooTable
+        rows={visible}
+        compare={compare}
+        sortKey={sortKey}
+        desc={desc}
+        ready={!loading}
+        onSort={sortBy}
+        onToggle={toggle}
+      />
       <p className="footer-note">
         Parameters count every learnable tensor as built (BatchNorm's weight and bias included, running
         statistics excluded). MACs follow torchvision's convention and never count auxiliary heads. Memory is
@@ -235,6 +176,105 @@ export function ZooPage({ route }: { route: Route }) {
       </p>
     </>
   );
+}
+
+function ZooTable({
+  rows,
+  compare,
+  sortKey,
+  desc,
+  ready,
+  onSort,
+  onToggle,
+}: {
+  rows: readonly Row[];
+  compare: readonly string[];
+  sortKey: Key;
+  desc: boolean;
+  ready: boolean;
+  onSort: (key: Key) => void;
+  onToggle: (name: string) => void;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className="data zoo-table" data-testid="zoo-table" data-ready={ready}>
+        <thead>
+          <tr>
+            <th className="check">
+              <span className="sr-only">compare</span>
+            </th>
+            {COLUMNS.map((c) => (
+              <th
+                key={c.key}
+                className={
+                  [c.numeric ? 'num' : '', c.key === 'family' ? 'narrow-hide' : ''].join(' ').trim() ||
+                  undefined
+                }
+                title={c.title}
+                aria-sort={sortKey === c.key ? (desc ? 'descending' : 'ascending') : undefined}
+              >
+                <button type="button" className="sort" onClick={() => onSort(c.key)}>
+                  {c.label}
+                  <span aria-hidden="true">{sortKey === c.key ? (desc ? '▼' : '▲') : ''}</span>
+                </button>
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <ZooRow key={r.name} r={r} selected={compare.includes(r.name)} onToggle={onToggle} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function ZooRow({ r, selected, onToggle }: { r: Row; selected: boolean; onToggle: (name: string) => void }) {
+  return (
+    <tr className={selected ? 'selected' : undefined}>
+      <td className="check">
+        <input
+          type="checkbox"
+          aria-label={`compare ${r.name}`}
+          checked={selected}
+          onChange={() => onToggle(r.name)}
+        />
+      </td>
+      <td className="name">
+        <Link href={`/model/${r.name}`}>{r.name}</Link>
+      </td>
+      <td className="narrow-hide">
+        <span className="family">{r.family}</span>
+      </td>
+      <td className="num" title={`${r.params} parameters`}>
+        {thousands(r.params)}
+      </td>
+      <td className="num" title={`${thousands(r.macs)} MACs at ${r.input}`}>
+        {metric(r.macs)}
+      </td>
+      <td className="num" title={`at ${r.rfLayer}`}>
+        <Link href={hrefOf(`/rf/${r.name}`, { layer: r.rfLayer })}>{r.rf}</Link>
+      </td>
+      <td className="num">{bytes(r.activations)}</td>
+      <td className="num">{r.inferPeak === null ? '…' : bytes(r.inferPeak)}</td>
+      <td className="num">{r.trainPeak === null ? '…' : bytes(r.trainPeak)}</td>
+    </tr>
+  );
+}
+
+/** The rows whose name or family contains the search text, sorted by `key`; unknown figures last. */
+function filteredAndSorted(rows: readonly Row[], filter: string, key: Key, desc: boolean): Row[] {
+  const q = filter.trim().toLowerCase();
+  const kept = q ? rows.filter((r) => r.name.includes(q) || r.family.includes(q)) : rows;
+  const sign = desc ? -1 : 1;
+  return [...kept].sort((a, b) => {
+    const x = a[key];
+    const y = b[key];
+    if (typeof x === 'string' && typeof y === 'string') return sign * x.localeCompare(y);
+    return sign * (((x as number | null) ?? -1) - ((y as number | null) ?? -1));
+  });
 }
 
 interface Metric {

@@ -1,0 +1,239 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConvlabError } from '../ir/errors.js';
+
+/**
+ * The typed surface of convlab's oneDNN binding (native/dnnl_binding.cc). Handles are opaque: a
+ * memory descriptor, a primitive descriptor, a primitive, a memory object over JavaScript's bytes,
+ * an argument list. The binding makes and runs them; every choice is the executor's (executor.ts).
+ */
+declare const handle: unique symbol;
+export type Md = { readonly [handle]: 'md' };
+export type Pd = { readonly [handle]: 'pd' };
+export type Primitive = { readonly [handle]: 'primitive' };
+export type Memory = { readonly [handle]: 'memory' };
+export type ArgList = { readonly [handle]: 'args' };
+
+export type DataType = 'f32' | 's32' | 'u8' | 's8';
+export type FormatTag =
+  | 'any'
+  | 'x'
+  | 'nc'
+  | 'cn'
+  | 'nchw'
+  | 'nhwc'
+  | 'chwn'
+  | 'nChw8c'
+  | 'nChw16c'
+  | 'oi'
+  | 'io'
+  | 'oihw'
+  | 'goihw'
+  | 'ab'
+  | 'abcd'
+  | 'abcde';
+export type Algorithm =
+  | 'relu'
+  | 'relu_use_dst'
+  | 'clip'
+  | 'clip_v2'
+  | 'clip_v2_use_dst'
+  | 'logistic'
+  | 'logistic_use_dst'
+  | 'hardswish'
+  | 'linear'
+  | 'pooling_max'
+  | 'pooling_avg_include_padding'
+  | 'pooling_avg_exclude_padding'
+  | 'binary_add'
+  | 'binary_mul'
+  | 'binary_sub';
+export type MdQuery =
+  | 'src'
+  | 'diff_src'
+  | 'weights'
+  | 'diff_weights'
+  | 'dst'
+  | 'diff_dst'
+  | 'workspace'
+  | 'scratchpad';
+type Dims = readonly number[];
+type Bytes = ArrayBufferLike | ArrayBufferView;
+
+/** Batch normalisation flags, as the binding takes them. */
+export const BN = { globalStats: 1, scale: 2, shift: 4, fuseRelu: 8 } as const;
+
+export interface Binding {
+  md(dims: Dims, type: DataType, tag: FormatTag): Md;
+  mdStrides(dims: Dims, type: DataType, strides: Dims): Md;
+  mdReshape(md: Md, dims: Dims): Md;
+  mdSub(md: Md, dims: Dims, offsets: Dims): Md;
+  mdBytes(md: Md): number;
+  mdEqual(a: Md, b: Md): boolean;
+  mdDescribe(md: Md): string;
+  convFwd(
+    src: Md,
+    weights: Md,
+    bias: Md | null,
+    dst: Md,
+    strides: Dims,
+    dilates: Dims,
+    padL: Dims,
+    padR: Dims,
+    training: boolean,
+  ): Pd;
+  convBwdData(
+    diffSrc: Md,
+    weights: Md,
+    diffDst: Md,
+    strides: Dims,
+    dilates: Dims,
+    padL: Dims,
+    padR: Dims,
+    hint: Pd,
+  ): Pd;
+  convBwdWeights(
+    src: Md,
+    diffWeights: Md,
+    diffBias: Md | null,
+    diffDst: Md,
+    strides: Dims,
+    dilates: Dims,
+    padL: Dims,
+    padR: Dims,
+    hint: Pd,
+  ): Pd;
+  bnFwd(data: Md, epsilon: number, flags: number, training: boolean): Pd;
+  bnBwd(diffData: Md, data: Md, epsilon: number, flags: number, hint: Pd): Pd;
+  eltwiseFwd(algorithm: Algorithm, data: Md, alpha: number, beta: number, training: boolean): Pd;
+  eltwiseBwd(algorithm: Algorithm, diffData: Md, data: Md, alpha: number, beta: number, hint: Pd): Pd;
+  poolFwd(
+    algorithm: Algorithm,
+    src: Md,
+    dst: Md,
+    strides: Dims,
+    kernel: Dims,
+    padL: Dims,
+    padR: Dims,
+    training: boolean,
+  ): Pd;
+  poolBwd(
+    algorithm: Algorithm,
+    diffSrc: Md,
+    diffDst: Md,
+    strides: Dims,
+    kernel: Dims,
+    padL: Dims,
+    padR: Dims,
+    hint: Pd,
+  ): Pd;
+  ipFwd(src: Md, weights: Md, bias: Md | null, dst: Md, training: boolean): Pd;
+  ipBwdData(diffSrc: Md, weights: Md, diffDst: Md, hint: Pd): Pd;
+  ipBwdWeights(src: Md, diffWeights: Md, diffBias: Md | null, diffDst: Md, hint: Pd): Pd;
+  binary(algorithm: Algorithm, src0: Md, src1: Md, dst: Md): Pd;
+  concat(dst: Md | null, axis: number, sources: readonly Md[]): Pd;
+  sum(dst: Md | null, scales: readonly number[], sources: readonly Md[]): Pd;
+  reorder(src: Md, dst: Md): Pd;
+  pdMd(pd: Pd, what: MdQuery, index: number): Md;
+  pdImpl(pd: Pd): string;
+  primitive(pd: Pd): Primitive;
+  memory(md: Md, bytes: Bytes, byteOffset: number): Memory;
+  setData(memory: Memory, bytes: Bytes, byteOffset: number): void;
+  args(ids: readonly number[], memories: readonly Memory[]): ArgList;
+  execute(primitive: Primitive, args: ArgList): void;
+  run(primitives: readonly Primitive[], args: readonly ArgList[], from: number, to: number): void;
+  wait(): void;
+  setThreads(threads: number): void;
+  sgd(
+    weights: Float32Array,
+    grads: Float32Array,
+    velocity: Float32Array | null,
+    count: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+    nesterov: boolean,
+  ): void;
+  adamw(
+    weights: Float32Array,
+    grads: Float32Array,
+    expAvg: Float32Array,
+    expAvgSq: Float32Array,
+    count: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
+  runningStats(
+    runningMean: Float32Array,
+    runningVar: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    channels: number,
+    momentum: number,
+    unbias: number,
+  ): void;
+  readonly ARG: Readonly<
+    Record<
+      | 'SRC'
+      | 'SRC_1'
+      | 'DST'
+      | 'WEIGHTS'
+      | 'BIAS'
+      | 'MEAN'
+      | 'VARIANCE'
+      | 'SCALE'
+      | 'SHIFT'
+      | 'WORKSPACE'
+      | 'DIFF_SRC'
+      | 'DIFF_DST'
+      | 'DIFF_WEIGHTS'
+      | 'DIFF_BIAS'
+      | 'DIFF_SCALE'
+      | 'DIFF_SHIFT'
+      | 'MULTIPLE_SRC'
+      | 'FROM'
+      | 'TO',
+      number
+    >
+  >;
+}
+
+/** Where native/build.mjs puts the addon: the same two levels up from src/native and dist/native. */
+export const ADDON_PATH = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'native',
+  'build',
+  'Release',
+  'convlab_dnnl.node',
+);
+
+const HOW_TO_BUILD =
+  'the native oneDNN backend is not built: install libdnnl-dev, g++ and make (tools/install-debian-deps.sh), then run `node native/build.mjs`; or use --backend onnxruntime';
+
+let loaded: Binding | undefined;
+
+/** Whether the addon has been built on this machine. */
+export const bindingBuilt = (): boolean => existsSync(ADDON_PATH);
+
+/** The binding, loaded on first use; a ConvlabError saying how to build it when it is missing. */
+export function binding(): Binding {
+  if (loaded) return loaded;
+  if (!bindingBuilt()) throw new ConvlabError(HOW_TO_BUILD);
+  try {
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as Binding;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new ConvlabError(
+      `the native oneDNN backend does not load (${why}); rebuild it with \`node native/build.mjs\``,
+    );
+  }
+  return loaded;
+}

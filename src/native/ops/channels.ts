@@ -1,0 +1,38 @@
+import type { Binding, Md } from '../binding.js';
+import type { ProgramBuilder, Tensor } from '../program.js';
+
+/**
+ * Channel windows of a tensor, for the ops that cut or pad along channels (concat's backward,
+ * pad_channels, slice): a window of a blocked tensor is a sub-memory when it starts on a block
+ * boundary; otherwise the window is taken from a plain (nchw) copy.
+ */
+export function channelWindow(
+  b: Binding,
+  p: ProgramBuilder,
+  t: Tensor,
+  offset: number,
+  count: number,
+  label: string,
+): Tensor {
+  const [n, , h, w] = t.shape as [number, number, number, number];
+  const dims = [n, count, h, w];
+  const sub = trySub(b, t.md, dims, offset);
+  if (sub) return p.view(t, sub, dims);
+  const plain = p.reorder(t, b.md(t.shape, 'f32', 'nchw'), `${label}/plain`);
+  return p.view(plain, b.mdSub(plain.md, dims, [0, offset, 0, 0]), dims);
+}
+
+function trySub(b: Binding, md: Md, dims: readonly number[], offset: number): Md | undefined {
+  try {
+    return b.mdSub(md, dims, [0, offset, 0, 0]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `window` copied into a new tensor of descriptor `md`. */
+export function materialise(p: ProgramBuilder, window: Tensor, md: Md, label: string): Tensor {
+  const out = p.tensor(md, window.shape, label);
+  p.copy(window, out, label);
+  return out;
+}

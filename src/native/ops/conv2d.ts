@@ -1,0 +1,118 @@
+import type { Pd } from '../binding.js';
+import type { Tensor } from '../program.js';
+import { geometry, registerNative } from '../registry.js';
+
+interface ConvAttrs {
+  readonly out: number;
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number, number, number];
+  readonly dilation: readonly [number, number];
+  readonly groups: number;
+  readonly bias: boolean;
+}
+
+interface Kept {
+  readonly pd: Pd;
+  /** The input in the layout the convolution chose (the forward's src, backward-weights' too). */
+  readonly src: Tensor;
+}
+
+/**
+ * conv2d on oneDNN: forward, backward-data and backward-weights convolutions, each letting oneDNN
+ * choose its layouts (channel-blocked nChw16c activations, blocked weights). Weights stay plain
+ * (oihw, goihw when grouped: the same bytes) in the state; each primitive reads them through a
+ * reorder into its own layout, and dW is reordered back into the plain gradient.
+ */
+registerNative<Kept>({
+  kind: 'conv2d',
+  forward(c, [x]) {
+    const { b, p, node } = c;
+    const a = node.ctx.attrs as unknown as ConvAttrs;
+    const g = geometry(a);
+    const weights = weightShape(a, x!.shape[1]!);
+    const any = (dims: readonly number[]) => b.md(dims, 'f32', 'any');
+    const bias = a.bias ? b.md([a.out], 'f32', 'x') : null;
+    const pd = b.convFwd(
+      any(x!.shape),
+      any(weights),
+      bias,
+      any(node.ctx.output),
+      g.strides,
+      g.dilates,
+      g.padL,
+      g.padR,
+      true,
+    );
+    const src = p.reorder(x!, b.pdMd(pd, 'src', 0), c.label('src'));
+    const w = p.reorder(
+      c.param('weight', plainWeights(c.b, weights)),
+      b.pdMd(pd, 'weights', 0),
+      c.label('weight'),
+    );
+    const y = p.tensor(b.pdMd(pd, 'dst', 0), node.ctx.output, c.label('y'));
+    const { ARG } = b;
+    p.primitive(
+      pd,
+      [
+        [ARG.SRC, src],
+        [ARG.WEIGHTS, w],
+        [ARG.BIAS, a.bias ? c.param('bias', bias!) : undefined],
+        [ARG.DST, y],
+      ],
+      c.label('fwd'),
+    );
+    return { output: y, keep: { pd, src } };
+  },
+  backward(c, f, dy, wanted) {
+    const { b, p, node } = c;
+    const a = node.ctx.attrs as unknown as ConvAttrs;
+    const g = geometry(a);
+    const { pd, src } = f.keep;
+    const weights = weightShape(a, src.shape[1]!);
+    const wAny = b.md(weights, 'f32', 'any');
+    const plain = plainWeights(b, weights);
+    const { ARG } = b;
+    const bias = a.bias ? b.md([a.out], 'f32', 'x') : null;
+    const pdW = b.convBwdWeights(src.md, wAny, bias, dy.md, g.strides, g.dilates, g.padL, g.padR, pd);
+    const gradPlain = c.grad('weight', plain);
+    const dwMd = b.pdMd(pdW, 'diff_weights', 0);
+    const dw = b.mdEqual(dwMd, plain) ? gradPlain : p.tensor(dwMd, weights, c.label('dw'));
+    p.primitive(
+      pdW,
+      [
+        [ARG.SRC, src],
+        [ARG.DIFF_DST, dy],
+        [ARG.DIFF_WEIGHTS, dw],
+        [ARG.DIFF_BIAS, a.bias ? c.grad('bias', bias!) : undefined],
+      ],
+      c.label('bwd-weights'),
+    );
+    if (dw !== gradPlain) p.copy(dw, gradPlain, c.label('dw'));
+    if (!wanted[0]) return [undefined];
+    const pdD = b.convBwdData(src.md, wAny, dy.md, g.strides, g.dilates, g.padL, g.padR, pd);
+    const w = p.reorder(c.param('weight', plain), b.pdMd(pdD, 'weights', 0), c.label('weight-bwd'));
+    const dx = p.tensor(src.md, src.shape, c.label('dx'));
+    p.primitive(
+      pdD,
+      [
+        [ARG.DIFF_DST, dy],
+        [ARG.WEIGHTS, w],
+        [ARG.DIFF_SRC, dx],
+      ],
+      c.label('bwd-data'),
+    );
+    return [dx];
+  },
+});
+
+/** oneDNN's weight dimensions: [out, in, kh, kw], or [groups, out/g, in/g, kh, kw] when grouped. */
+function weightShape(a: ConvAttrs, channels: number): number[] {
+  const [kh, kw] = a.kernel;
+  return a.groups === 1
+    ? [a.out, channels, kh, kw]
+    : [a.groups, a.out / a.groups, channels / a.groups, kh, kw];
+}
+
+const plainWeights = (b: import('../binding.js').Binding, dims: readonly number[]) =>
+  b.md(dims, 'f32', dims.length === 4 ? 'oihw' : 'goihw');

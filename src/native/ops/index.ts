@@ -1,0 +1,8 @@
+// Registers every native op entry (one file per op family).
+import './batchnorm2d.js';
+import './binary.js';
+import './conv2d.js';
+import './eltwise.js';
+import './linear.js';
+import './pooling.js';
+import './shape_ops.js';

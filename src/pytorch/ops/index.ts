@@ -1,0 +1,9 @@
+/** Every op's PyTorch form registers itself on import. */
+import './activation.js';
+import './batchnorm.js';
+import './conv.js';
+import './dropout.js';
+import './l2norm.js';
+import './linear.js';
+import './pooling.js';
+import './tensor.js';
