@@ -1,17 +1,22 @@
 /**
  * Training speed, side by side on this machine: convlab's training step (on --backend, default
- * onnxruntime: one graph of train-mode forward, cross-entropy, backward, SGD with momentum 0.9 and
- * weight decay 5e-4) and
- * PyTorch's (bench/torch_train.py: the same model, batch, input, thread count and optimiser).
- * Prints images/s and the ratio.
+ * the native oneDNN backend where it is built, else onnxruntime; one step is train-mode forward,
+ * cross-entropy, backward, SGD with momentum 0.9 and weight decay 5e-4) and PyTorch's
+ * (bench/torch_train.py: the same model, batch, input, thread count and optimiser), PyTorch twice:
+ * as users run it, and with glibc's mmap/trim thresholds raised (--tuned-malloc), which spares it
+ * this VM's cost of fresh pages. Prints images/s, the ratio to each peer and to the faster one,
+ * convlab's RSS and the step's GFLOP/s (three times the forward's FLOPs, the usual estimate).
  *
  *   npx tsx bench/train.ts                               # resnet18 b64 and resnet20 b128, at 3x32x32
  *   npx tsx bench/train.ts resnet18:64 resnet20:128:1x28x28 [--threads 2] [--seconds 60] [--backend B] [--json]
  *
- * A job is MODEL:BATCH[:CxHxW] (input 3x32x32 unless given). The two engines take turns, about a
- * second of steps each, for --seconds, so whatever else the machine does falls on both alike; each
- * figure is the median over every timed step of its engine. PyTorch runs in Debian's /usr/bin/python3.
+ * A job is MODEL:BATCH[:CxHxW] (input 3x32x32 unless given). The three engines take turns, about a
+ * second of steps each, for --seconds, so whatever else the machine does falls on all alike; each
+ * figure is the median over every timed step of its engine. The load average is printed beside
+ * the figures: on a shared machine the ratios hold better than the absolute numbers.
+ * PyTorch runs in Debian's /usr/bin/python3.
  */
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resolveGraph } from '../src/ir/resolve.js';
 import { defaultThreads } from '../src/runtime/session.js';
@@ -31,7 +36,18 @@ interface Row {
   /** images/s */
   convlab: number;
   pytorch: number;
+  /** PyTorch with glibc's mmap/trim thresholds raised. */
+  pytorchTunedMalloc: number;
   convlabOverPytorch: number;
+  convlabOverPytorchTunedMalloc: number;
+  /** Against the faster of the two peers. */
+  convlabOverFasterPytorch: number;
+  /** convlab's step, at three times the forward's FLOPs. */
+  gflops: number;
+  /** convlab's resident set after its steps (MiB). */
+  rssMiB: number;
+  /** One-minute load average before and after. */
+  load: [number, number];
   /** Timed steps of each engine. */
   runs: number;
 }
@@ -60,7 +76,7 @@ async function compare(
   const images = { data: randomBatch(shape), dims: shape };
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
   let step = 0;
-  const torch = await TorchPeer.start('torch_train.py', [
+  const peerArgs = [
     model,
     '--batch',
     String(batch),
@@ -70,25 +86,45 @@ async function compare(
     String(classes),
     '--threads',
     String(threads),
-  ]);
-  process.stderr.write(`${model} b${batch}: convlab and PyTorch in turns for ${seconds} s...\n`);
+  ];
+  const torch = await TorchPeer.start('torch_train.py', peerArgs);
+  const tuned = await TorchPeer.start('torch_train.py', [...peerArgs, '--tuned-malloc']);
+  const loadBefore = loadavg()[0]!;
+  process.stderr.write(`${model} b${batch}: convlab and PyTorch (twice) in turns for ${seconds} s...\n`);
   const times = await inTurns(
-    [(k) => timed(() => session.step(images, labels, 0, ++step), k), (k) => torch.time(k)],
+    [
+      (k) => timed(() => session.step(images, labels, 0, ++step), k),
+      (k) => torch.time(k),
+      (k) => tuned.time(k),
+    ],
     seconds,
     5,
   );
+  const rssMiB = process.memoryUsage().rss / 2 ** 20;
   torch.stop();
+  tuned.stop();
   await session.release();
-  const [convlab, pytorch] = times.map((t) => batch / (median(t) / 1000)) as [number, number];
+  const [convlab, pytorch, pytorchTunedMalloc] = times.map((t) => batch / (median(t) / 1000)) as [
+    number,
+    number,
+    number,
+  ];
+  const forwardFlops = r.nodes.reduce((sum, n) => sum + n.flops, 0);
   return {
-    backend: backend.name,
+    backend: session.backend,
     model,
     batch,
     input,
     threads,
     convlab,
     pytorch,
+    pytorchTunedMalloc,
     convlabOverPytorch: convlab / pytorch,
+    convlabOverPytorchTunedMalloc: convlab / pytorchTunedMalloc,
+    convlabOverFasterPytorch: convlab / Math.max(pytorch, pytorchTunedMalloc),
+    gflops: (3 * forwardFlops * (convlab / batch)) / 1e9,
+    rssMiB,
+    load: [loadBefore, loadavg()[0]!],
     runs: times[0]!.length,
   };
 }
@@ -98,7 +134,7 @@ const { values, positionals } = parseArgs({
   options: {
     threads: { type: 'string' },
     seconds: { type: 'string', default: '60' },
-    backend: { type: 'string', default: 'onnxruntime' },
+    backend: { type: 'string' },
     json: { type: 'boolean' },
   },
 });
@@ -124,18 +160,32 @@ if (values.json) {
     'batch',
     'input',
     'threads',
+    'backend',
     'convlab img/s',
     'PyTorch img/s',
-    'convlab / PyTorch',
+    'PyTorch tuned-malloc img/s',
+    'vs PyTorch',
+    'vs tuned',
+    'vs faster',
+    'GFLOP/s',
+    'RSS MiB',
+    'load',
   ];
   const lines = rows.map((r) => [
     r.model,
     String(r.batch),
     r.input.join('x'),
     String(r.threads),
+    r.backend,
     r.convlab.toFixed(1),
     r.pytorch.toFixed(1),
+    r.pytorchTunedMalloc.toFixed(1),
     `${r.convlabOverPytorch.toFixed(2)}x`,
+    `${r.convlabOverPytorchTunedMalloc.toFixed(2)}x`,
+    `${r.convlabOverFasterPytorch.toFixed(2)}x`,
+    r.gflops.toFixed(0),
+    r.rssMiB.toFixed(0),
+    r.load.map((l) => l.toFixed(1)).join('-'),
   ]);
   printTable(header, lines);
   process.stdout.write(

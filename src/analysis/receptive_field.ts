@@ -255,6 +255,7 @@ export function receptiveFields(r: ResolvedGraph): ReceptiveFields {
   const input: Pair = [axisLength(inputShape, 0), axisLength(inputShape, 1)];
   const states: Axes[] = [];
   const nodes: NodeField[] = [];
+  const fromImage: boolean[] = [];
 
   for (const n of r.nodes) {
     const out = n.ctx.output;
@@ -265,7 +266,9 @@ export function receptiveFields(r: ResolvedGraph): ReceptiveFields {
       const s = r.nodes[i]!.ctx.output;
       return spatial && isSpatial(s) && s[2] === 1 && s[3] === 1 && (out[2]! > 1 || out[3]! > 1);
     };
-    const paths = n.inputs.filter((i) => !broadcast(i));
+    // Constants and parameters (a layer scale) do not depend on the image: no field reaches through them.
+    fromImage.push(n.index === 0 || n.inputs.some((i) => fromImage[i]));
+    const paths = n.inputs.filter((i) => fromImage[i] && !broadcast(i));
     const gate = n.inputs.find(broadcast);
     const context =
       (gate === undefined ? null : r.nodes[gate]!.node.name) ??

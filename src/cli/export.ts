@@ -1,13 +1,17 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytes } from '../analysis/format.js';
-import { ConvlabError } from '../ir/errors.js';
+import { FASHION_MNIST_DIR } from '../data/idx.js';
+import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
 import { exportOnnx } from '../onnx/export.js';
 import { pytorchFiles } from '../pytorch/export.js';
+import type { TrainDefaults } from '../pytorch/train_py.js';
 import { readSafetensorsFile, type Safetensors } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
+import { ADAMW, augmentationFor, DEFAULTS, SGD } from '../train/config.js';
+import { STEP_GAMMA, STEP_MILESTONES } from '../train/schedule.js';
 import { getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json } from './format.js';
@@ -24,6 +28,7 @@ function writeFile(path: string, data: Uint8Array): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConvlabError(
       `cannot write '${path}': ${code === 'ENOENT' ? 'no such directory' : (code ?? (e as Error).message)}`,
+      fileFailureExitCode(e),
     );
   }
 }
@@ -108,6 +113,22 @@ export const exportCommand: Command = {
   },
 };
 
+/** `convlab train`'s defaults, written into train.py. */
+export const TRAIN_DEFAULTS: TrainDefaults = {
+  ...DEFAULTS,
+  sgd: { momentum: SGD.momentum, nesterov: SGD.nesterov, weightDecay: SGD.weightDecay },
+  adamw: { beta1: ADAMW.beta1, beta2: ADAMW.beta2, eps: ADAMW.eps, weightDecay: ADAMW.weightDecay },
+  stepMilestones: STEP_MILESTONES,
+  stepGamma: STEP_GAMMA,
+  augment: Object.fromEntries(
+    (['fashion-mnist', 'mnist', 'idx', 'cifar10', 'cifar100', 'synthetic'] as const).map((k) => [
+      k,
+      augmentationFor(k, 0),
+    ]),
+  ),
+  fashionMnistDir: FASHION_MNIST_DIR,
+};
+
 /** The command as typed, for the header of the files it writes. */
 const commandLine = (model: string, values: Values): string =>
   [
@@ -147,6 +168,7 @@ function exportPytorch(model: string, values: Values, io: CommandIO): number {
     command: commandLine(model, values),
     description,
     weights: file !== undefined,
+    train: TRAIN_DEFAULTS,
   });
   try {
     mkdirSync(dir, { recursive: true });

@@ -72,6 +72,16 @@ export function pathSegments(url: string): string[] | null {
   return segments;
 }
 
+/**
+ * Whether a request's Host header names the loopback address the lab listens on. Any other name
+ * (`evil.example.com` resolving to 127.0.0.1) is a page of another site reaching the lab through
+ * DNS rebinding, and is refused with 421 before any path is looked at.
+ */
+export function hostAllowed(host: string | undefined, port: number): boolean {
+  const name = host?.toLowerCase(); // host names are case-insensitive
+  return name === `${LAB_HOST}:${port}` || name === `localhost:${port}`;
+}
+
 const isAppRoute = (segments: readonly string[]): boolean =>
   segments.length === 0 ||
   (segments.length <= 3 && APP_ROUTES.has(segments[0]!) && segments.every((s) => ROUTE_SEGMENT.test(s)));
@@ -134,7 +144,13 @@ export async function startLabServer(options: LabOptions): Promise<LabServer> {
     );
   }
   const root = await realpath(dir);
+  let port = 0; // known once listening, before the first request
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!hostAllowed(req.headers.host, port)) {
+      const body = `misdirected request: this lab answers only http://${LAB_HOST}:${port}/ and http://localhost:${port}/\n`;
+      send(req, res, 421, { 'Content-Type': 'text/plain; charset=utf-8' }, Buffer.from(body));
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(
         req,
@@ -179,7 +195,7 @@ export async function startLabServer(options: LabOptions): Promise<LabServer> {
     });
     server.listen(options.port, LAB_HOST, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
+  port = (server.address() as AddressInfo).port;
   return {
     url: `http://${LAB_HOST}:${port}/`,
     port,

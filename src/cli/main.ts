@@ -2,12 +2,13 @@ import { parseArgs } from 'node:util';
 import { ConvlabError } from '../ir/errors.js';
 import { bench } from './bench.js';
 import type { Command, CommandIO, Values } from './command.js';
+import { evaluateCommand } from './evaluate.js';
 import { experimentCommand } from './experiment.js';
 import { exportCommand } from './export.js';
 import { lab } from './lab.js';
 import { list } from './list.js';
 import { memory } from './memory.js';
-import { MODEL_OPTIONS_HELP } from './options.js';
+import { joinNegativeValues, MODEL_OPTIONS_HELP } from './options.js';
 import { rf } from './rf.js';
 import { run } from './run.js';
 import { summary } from './summary.js';
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   memory,
   exportCommand,
   run,
+  evaluateCommand,
   trainCommand,
   experimentCommand,
   bench,
@@ -69,7 +71,12 @@ export async function main(argv: readonly string[], io: CommandIO = defaultIO): 
     }
     let parsed: ReturnType<typeof parseArgs>;
     try {
-      parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: joinNegativeValues(rest, command.options),
+        options: command.options,
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (e) {
       throw new ConvlabError(`${(e as Error).message.split('\n')[0]}; usage: ${command.usage}`);
     }

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { withInputShape, withoutAux } from '../ir/graph.js';
+import { checkLimit, type LimitKind } from '../ir/limits.js';
 import { parseSpec } from '../ir/spec.js';
+import { readBounded } from '../runtime/read_bounded.js';
 import type { TrainingBackend } from '../train/backend.js';
 import { trainingBackend } from '../train/backends.js';
 import { buildModel, getModel } from '../zoo/index.js';
@@ -25,11 +26,18 @@ export const MODEL_OPTIONS_HELP = [
   '  --json          print one JSON document',
 ].join('\n');
 
-export function positiveInt(value: string | undefined, option: string, fallback: number): number {
+/** `--option N`: a positive decimal integer, within the bound of `limit` when there is one. */
+export function positiveInt(
+  value: string | undefined,
+  option: string,
+  fallback: number,
+  limit?: LimitKind,
+): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1) {
     throw new ConvlabError(`--${option} must be a positive integer, got '${value}'`);
   }
+  if (limit) checkLimit(limit, `--${option}`, Number(value));
   return Number(value);
 }
 
@@ -38,7 +46,64 @@ export function parseInputShape(value: string): [number, number, number] {
   if (parts.length !== 3 || !parts.every((p) => /^\d+$/.test(p) && Number(p) >= 1)) {
     throw new ConvlabError(`--input must be CxHxW with positive integers (e.g. 3x224x224), got '${value}'`);
   }
+  parts.forEach((p, i) => {
+    checkLimit('dimension', `--input ${'CHW'[i]}`, Number(p));
+  });
   return parts.map(Number) as [number, number, number];
+}
+
+/**
+ * A number option in plain decimal notation (`0.1`, `-3`, `1e-4`; never `0x10`, `Infinity` or
+ * an empty string), within the given range and the bound of `limit`.
+ */
+export function numberOption(
+  values: Values,
+  option: string,
+  check: { integer?: boolean; min?: number; above?: number; below?: number; limit?: LimitKind },
+): number | undefined {
+  const text = values[option];
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  const ok =
+    typeof text === 'string' &&
+    /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) &&
+    Number.isFinite(v) &&
+    (!check.integer || Number.isSafeInteger(v)) &&
+    (check.min === undefined || v >= check.min) &&
+    (check.above === undefined || v > check.above) &&
+    (check.below === undefined || v < check.below);
+  if (!ok) {
+    const range = [
+      check.integer ? 'an integer' : 'a number',
+      check.min !== undefined ? `>= ${check.min}` : '',
+      check.above !== undefined ? `> ${check.above}` : '',
+      check.below !== undefined ? `< ${check.below}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    throw new ConvlabError(`--${option} must be ${range}, got '${String(text)}'`);
+  }
+  if (check.limit) checkLimit(check.limit, `--${option}`, v);
+  return v;
+}
+
+/**
+ * node:util's parseArgs takes `--epochs -1` for a missing value followed by an option, and answers
+ * only "argument is ambiguous". A value that reads as a negative number is a value: join it to its
+ * option (`--epochs=-1`), so the option's own check can say what range it takes.
+ */
+export function joinNegativeValues(args: readonly string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 const isSpecPath = (arg: string): boolean => arg.toLowerCase().endsWith('.json');
@@ -50,15 +115,7 @@ export function loadModel(arg: string, values: Values): Graph {
   if (isSpecPath(arg)) {
     if (values['classes'] !== undefined)
       throw new ConvlabError(`--classes applies to zoo models; edit the spec's last layer instead`);
-    let text: string;
-    try {
-      text = readFileSync(arg, 'utf8');
-    } catch (e) {
-      throw new ConvlabError(
-        `cannot read spec '${arg}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
-    }
-    let graph = parseSpec(text, arg);
+    let graph = parseSpec(readBounded(arg, 'specBytes', 'spec').toString('utf8'), arg);
     if (input) graph = withInputShape(graph, input);
     return aux ? graph : withoutAux(graph);
   }
@@ -68,7 +125,7 @@ export function loadModel(arg: string, values: Values): Graph {
 }
 
 export const batchOf = (values: Values): number =>
-  positiveInt(values['batch'] as string | undefined, 'batch', 1);
+  positiveInt(values['batch'] as string | undefined, 'batch', 1, 'batch');
 
 /** `--backend NAME` of the commands that train (train, bench train, experiment). */
 export const BACKEND_OPTION = { backend: { type: 'string' } } as const satisfies OptionSpec;

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, imagenetTensor } from '../data/imagenet.js';
 import { ConvlabError } from '../ir/errors.js';
 import { inputShape } from '../ir/graph.js';
@@ -6,6 +5,7 @@ import { Rng } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
 import { infer } from '../runtime/infer.js';
+import { readBounded } from '../runtime/read_bounded.js';
 import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import type { Command, Values } from './command.js';
@@ -13,14 +13,10 @@ import { json, table } from './format.js';
 import { loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
 
 function readImage(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConvlabError(
-      `cannot read image '${path}': ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`,
-    );
-  }
+  const bytes = readBounded(path, 'imageBytes', 'image');
+  if (bytes.length === 0)
+    throw new ConvlabError(`image '${path}' is empty (0 bytes): give a PNG, JPEG or WebP file`);
+  return bytes;
 }
 
 export interface Prediction {

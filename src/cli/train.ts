@@ -7,11 +7,11 @@ import type { TrainOverrides } from '../train/config.js';
 import { stepsPerEpoch, type TrainResult, train } from '../train/loop.js';
 import { checkpointIn, dataKind, type PreparedRun, prepareRun, type RunModel } from '../train/prepare.js';
 import { clock, lineSink, streamSink } from '../train/progress.js';
-import { FILES } from '../train/run_folder.js';
+import { FILES, lockRunFolder } from '../train/run_folder.js';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json, table } from './format.js';
-import { BACKEND_OPTION, backendOf, loadModel } from './options.js';
+import { BACKEND_OPTION, backendOf, loadModel, numberOption } from './options.js';
 
 /**
  * `convlab train MODEL --data SOURCE --out DIR` (docs/cli.md): the options parsed, then
@@ -22,41 +22,13 @@ import { BACKEND_OPTION, backendOf, loadModel } from './options.js';
 const USAGE =
   'convlab train MODEL --data SOURCE --out DIR [--epochs E] [--batch B] [--lr X] [--optimizer sgd|adamw] ' +
   '[--momentum M] [--weight-decay W] [--nesterov|--no-nesterov] [--schedule cosine|step|constant] [--warmup EPOCHS] ' +
-  '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume] ' +
+  '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume|--force] ' +
   '[--backend onnxruntime|onednn] [--json]';
 
 const string = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
 
-function number(
-  values: Values,
-  option: string,
-  check: { integer?: boolean; min?: number; above?: number; below?: number },
-): number | undefined {
-  const text = values[option];
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  const ok =
-    typeof text === 'string' &&
-    text.trim() !== '' &&
-    Number.isFinite(v) &&
-    (!check.integer || Number.isSafeInteger(v)) &&
-    (check.min === undefined || v >= check.min) &&
-    (check.above === undefined || v > check.above) &&
-    (check.below === undefined || v < check.below);
-  if (!ok) {
-    const range = [
-      check.integer ? 'an integer' : 'a number',
-      check.min !== undefined ? `>= ${check.min}` : '',
-      check.above !== undefined ? `> ${check.above}` : '',
-      check.below !== undefined ? `< ${check.below}` : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
-    throw new ConvlabError(`--${option} must be ${range}, got '${String(text)}'`);
-  }
-  return v;
-}
+const number = numberOption;
 
 function either(values: Values, yes: string, no: string): boolean | undefined {
   if (values[yes] && values[no]) throw new ConvlabError(`give --${yes} or --${no}, not both`);
@@ -68,8 +40,8 @@ function parseGiven(values: Values): TrainOverrides {
   const set = <K extends keyof TrainOverrides>(key: K, v: TrainOverrides[K] | undefined) => {
     if (v !== undefined) g[key] = v;
   };
-  set('epochs', number(values, 'epochs', { integer: true, min: 1 }));
-  set('batch', number(values, 'batch', { integer: true, min: 1 }));
+  set('epochs', number(values, 'epochs', { integer: true, min: 1, limit: 'epochs' }));
+  set('batch', number(values, 'batch', { integer: true, min: 1, limit: 'batch' }));
   set('lr', number(values, 'lr', { above: 0 }));
   const optimizer = values['optimizer'];
   if (optimizer !== undefined && optimizer !== 'sgd' && optimizer !== 'adamw') {
@@ -87,10 +59,10 @@ function parseGiven(values: Values): TrainOverrides {
   set('warmup', number(values, 'warmup', { min: 0 }));
   set('labelSmoothing', number(values, 'label-smoothing', { min: 0, below: 1 }));
   set('auxWeight', number(values, 'aux-weight', { min: 0 }));
-  set('pad', number(values, 'pad', { integer: true, min: 0 }));
+  set('pad', number(values, 'pad', { integer: true, min: 0, limit: 'pad' }));
   set('flip', either(values, 'flip', 'no-flip'));
   if (values['no-aux']) g.aux = false;
-  set('limit', number(values, 'limit', { integer: true, min: 1 }));
+  set('limit', number(values, 'limit', { integer: true, min: 1, limit: 'examples' }));
   set('seed', number(values, 'seed', { integer: true, min: 0 }));
   if (g.optimizer === 'adamw' && (g.momentum !== undefined || g.nesterov !== undefined)) {
     throw new ConvlabError('--momentum and --nesterov apply to sgd; adamw has fixed betas (0.9, 0.999)');
@@ -253,6 +225,7 @@ export const trainCommand: Command = {
     limit: string,
     seed: string,
     resume: flag,
+    force: flag,
     ...BACKEND_OPTION,
     json: flag,
   },
@@ -260,44 +233,53 @@ export const trainCommand: Command = {
   async run([arg], values, io: CommandIO) {
     const { source, out } = requiredOptions(values);
     const overrides = parseGiven(values);
-    const backend = await backendOf(values);
+    const force = values['force'] === true;
+    if (force && values['resume'] === true) throw new ConvlabError('give --resume or --force, not both');
     const kind = dataKind(source);
-    const checkpoint = values['resume'] === true ? checkpointIn(out) : undefined;
-    const run = await prepareRun({
-      model: runModel(arg!),
-      source,
-      kind,
-      out,
-      overrides,
-      ...(checkpoint && { checkpoint }),
-    });
-    io.stderr(
-      `${checkpoint ? `resuming at epoch ${checkpoint.state.epoch}, step ${checkpoint.state.step}: ` : ''}${describe(run, source)}`,
-    );
-    const sink = process.stderr.isTTY ? streamSink(process.stderr) : lineSink(io.stderr);
-    const signals = catchSignals((text) => sink.write(`\n${text}\n`));
-    let result: TrainResult;
+    // Locked before anything reads or writes there (exit 2 if another run holds it), for the run's life.
+    const release = lockRunFolder(out);
     try {
-      result = await train({
-        ...run,
+      const backend = await backendOf(values);
+      const checkpoint = values['resume'] === true ? checkpointIn(out) : undefined;
+      const run = await prepareRun({
+        model: runModel(arg!),
+        source,
+        kind,
         out,
-        ...(checkpoint && { resume: checkpoint }),
-        backend,
-        progress: sink,
-        stop: signals.stop,
+        overrides,
+        force,
+        ...(checkpoint && { checkpoint }),
       });
-    } finally {
-      signals.release();
-    }
-    const stopped = result.status === 'stopped';
-    if (stopped) {
       io.stderr(
-        `stopped by ${result.reason} at epoch ${result.epoch + 1}, step ${result.step}: checkpoint written to ` +
-          `${result.files.checkpoint}; continue with the same command and --resume`,
+        `${checkpoint ? `resuming at epoch ${checkpoint.state.epoch}, step ${checkpoint.state.step}: ` : ''}${describe(run, source)}`,
       );
+      const sink = process.stderr.isTTY ? streamSink(process.stderr) : lineSink(io.stderr);
+      const signals = catchSignals((text) => sink.write(`\n${text}\n`));
+      let result: TrainResult;
+      try {
+        result = await train({
+          ...run,
+          out,
+          ...(checkpoint && { resume: checkpoint }),
+          backend,
+          progress: sink,
+          stop: signals.stop,
+        });
+      } finally {
+        signals.release();
+      }
+      const stopped = result.status === 'stopped';
+      if (stopped) {
+        io.stderr(
+          `stopped by ${result.reason} at epoch ${result.epoch + 1}, step ${result.step}: checkpoint written to ` +
+            `${result.files.checkpoint}; continue with the same command and --resume`,
+        );
+      }
+      if (values['json']) io.stdout(json(report(result, run, out)));
+      else printHistory(io, result, run.graph, out);
+      return stopped ? 128 + (SIGNALS[result.reason as keyof typeof SIGNALS] ?? 0) : 0;
+    } finally {
+      release();
     }
-    if (values['json']) io.stdout(json(report(result, run, out)));
-    else printHistory(io, result, run.graph, out);
-    return stopped ? 128 + (SIGNALS[result.reason as keyof typeof SIGNALS] ?? 0) : 0;
   },
 };

@@ -1,11 +1,24 @@
 import { ConvlabError, GraphError } from './errors.js';
 import { type Block, blocksWithNodes, type Graph, type GraphOutput, type Node } from './graph.js';
-import type { Init, OpDef } from './op.js';
+import type { Init, OpDef, TensorSpec } from './op.js';
 import { inferNode } from './resolve.js';
 import { AttrError, type AttrsIn, parseAttrs, type Schema } from './schema.js';
 import type { Shape } from './shape.js';
 
 /** A value in a graph being built: the output of one node, with its shape at batch 1. */
+/**
+ * A kind's init policy for one node, kept to the parameters the node has: like PyTorch's
+ * `if m.bias is not None: ...`, a conv without bias takes the policy's weight entry only.
+ */
+function policyFor(
+  policy: Readonly<Record<string, Init>> | undefined,
+  params: readonly TensorSpec[],
+): Readonly<Record<string, Init>> | undefined {
+  if (!policy) return undefined;
+  const kept = Object.entries(policy).filter(([name]) => params.some((p) => p.name === name));
+  return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
 export class Tensor {
   constructor(
     readonly builder: GraphBuilder,
@@ -80,8 +93,8 @@ export class GraphBuilder {
       if (e instanceof AttrError) throw new GraphError(name, def.kind, inShapes, e.message);
       throw e;
     }
-    const { ctx } = inferNode(def as unknown as OpDef<Schema>, name, inShapes, parsed);
-    const init = options.init ?? this.initPolicy.get(def.kind);
+    const { ctx, params } = inferNode(def as unknown as OpDef<Schema>, name, inShapes, parsed);
+    const init = options.init ?? policyFor(this.initPolicy.get(def.kind), params);
     const node: Node = {
       name,
       op: def.kind,

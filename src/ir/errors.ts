@@ -35,3 +35,13 @@ export class GraphError extends ConvlabError {
     this.name = 'GraphError';
   }
 }
+
+/**
+ * The exit code of a failed file operation, by cause, the same in every command: 1 when the machine
+ * failed while running (disk full, quota, I/O error, file too large for the filesystem), 2 when the
+ * path given is wrong (missing, a folder, no permission, a read-only filesystem).
+ */
+export function fileFailureExitCode(e: unknown): 1 | 2 {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO' || code === 'EFBIG' ? 1 : 2;
+}

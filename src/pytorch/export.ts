@@ -1,5 +1,6 @@
 import type { ResolvedGraph } from '../ir/resolve.js';
 import { type ModelSource, modelPy } from './model_py.js';
+import { type TrainDefaults, trainPy } from './train_py.js';
 
 /** Files of a PyTorch export, by name inside DIR. */
 export type PytorchFiles = ReadonlyMap<string, string>;
@@ -7,12 +8,17 @@ export type PytorchFiles = ReadonlyMap<string, string>;
 export interface PytorchExport extends ModelSource {
   /** Whether DIR also gets the weights as weights.safetensors (build() then loads them). */
   readonly weights: boolean;
+  /** convlab train's defaults, which train.py takes. */
+  readonly train: TrainDefaults;
 }
 
 /**
- * The PyTorch export of a model: model.py (the nn.Module), as text. Declines the whole model, with
+ * The PyTorch export of a model: model.py (the nn.Module) and train.py (torchrun/DDP), as text. Declines the whole model, with
  * one line naming the op, when a node has no PyTorch form.
  */
 export function pytorchFiles(r: ResolvedGraph, o: PytorchExport): PytorchFiles {
-  return new Map([['model.py', modelPy(r, o)]]);
+  return new Map([
+    ['model.py', modelPy(r, o)],
+    ['train.py', trainPy(r.graph.name, o.train)],
+  ]);
 }

@@ -1,6 +1,7 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { ConvlabError } from '../ir/errors.js';
 import { formatShape } from '../ir/shape.js';
+import { readBounded } from './read_bounded.js';
 
 /**
  * The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N, N
@@ -237,16 +238,7 @@ export const readSafetensors = (bytes: Uint8Array, source?: string): Map<string,
 
 /** Read a safetensors file from disk; a missing or unreadable file is a ConvlabError too. */
 export function readSafetensorsFile(path: string): Safetensors {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConvlabError(
-      `cannot read weights '${path}': ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`,
-    );
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(readBounded(path, 'weightsBytes', 'weights'), path);
 }
 
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LoaderState } from '../data/loader.js';
-import { ConvlabError } from '../ir/errors.js';
+import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import type { WeightData } from '../ir/init.js';
 import { type HostTensor, hostTensor, parseSafetensors, writeSafetensors } from '../runtime/safetensors.js';
 import type { TrainConfig } from './config.js';
@@ -70,7 +70,7 @@ export interface SavedTensor {
 export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
-    const fd = openSync(temporary, 'w');
+    const fd = openSync(temporary, 'wx'); // never through a link planted under the temporary's name
     try {
       for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
       fsyncSync(fd);
@@ -81,7 +81,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   } catch (e) {
     rmSync(temporary, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConvlabError(`cannot write '${path}': ${code ?? (e as Error).message}`, 1);
+    throw new ConvlabError(`cannot write '${path}': ${code ?? (e as Error).message}`, fileFailureExitCode(e));
   }
   try {
     const dir = openSync(dirname(path), 'r');

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 
 /** The records of metrics.jsonl: one line per training step, one per epoch. */
 
@@ -45,7 +45,9 @@ export class MetricsLog {
   private constructor(private readonly fd: number) {}
 
   static open(path: string, resume: boolean, bytes: number): MetricsLog {
-    const fd = openSync(path, resume ? 'a' : 'w');
+    // O_NOFOLLOW: a metrics.jsonl planted as a link to another file is an error, never written through.
+    const { O_WRONLY, O_CREAT, O_APPEND, O_TRUNC, O_NOFOLLOW } = constants;
+    const fd = openSync(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (resume ? O_APPEND : O_TRUNC), 0o644);
     if (fstatSync(fd).size > bytes) ftruncateSync(fd, bytes);
     return new MetricsLog(fd);
   }

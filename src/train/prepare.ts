@@ -33,6 +33,8 @@ export interface RunRequest {
   readonly overrides: TrainOverrides;
   /** The checkpoint to continue (--resume), read from `out`. */
   readonly checkpoint?: Checkpoint;
+  /** Replace an earlier run in `out` (--force) instead of refusing to. */
+  readonly force?: boolean;
 }
 
 export interface PreparedRun {
@@ -131,6 +133,6 @@ export async function prepareRun(r: RunRequest): Promise<PreparedRun> {
   } else {
     config = await freshRun(r, graph, data);
   }
-  prepareOut(r.out, r.checkpoint !== undefined);
+  prepareOut(r.out, r.checkpoint !== undefined, r.force === true);
   return { graph, data, config };
 }

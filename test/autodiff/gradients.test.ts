@@ -27,6 +27,7 @@ import {
 } from '../../src/ops/index.js';
 import { nchwcBlockSize, nchwcTarget } from '../../src/runtime/nchwc.js';
 import { gradientCheck } from './gradcheck.js';
+import { modernCases } from './modern_cases.js';
 
 /** A conv with parameters before the op (so dX is checked through its weights), a linear head after. */
 function around(body: (x: Tensor) => Tensor, input: [number, number, number] = [3, 6, 6], channels = 4) {
@@ -121,6 +122,7 @@ const cases: [string, ReturnType<typeof around>, { inputScale?: number }?][] = [
   ['pad_channels', around((x) => padChannels(x, { before: 1, after: 2 }))],
   ['l2norm with a learnable scale', around((x) => l2norm(x, { scale: true, scaleInit: 2 }))],
   ['softmax over channels', around((x) => softmax(x))],
+  ...modernCases(around),
 ];
 
 describe('every gradient rule agrees with finite differences', () => {

@@ -1,13 +1,15 @@
 """Parity of convlab's PyTorch export, for test/pytorch/parity.test.ts: one process for every model.
 
-For each DIR given: DIR/model.py (the export), DIR/weights.safetensors (seeded weights with
-non-trivial batch-norm statistics) and DIR/io.safetensors (an input batch and convlab's
+For each DIR given: DIR/model.py (the export), DIR/parameters.json (convlab's parameter names
+and shapes, in order) and, where logits are compared, DIR/weights.safetensors (seeded weights
+with non-trivial batch-norm statistics) and DIR/io.safetensors (an input batch and convlab's
 onnxruntime logits). Prints one JSON line per model: whether model.py compiles, whether its
 state_dict keys and shapes are the file's names, in order (and load without num_batches_tracked), and the
 largest difference of its eval-mode logits relative to the largest logit.
 """
 import importlib.util
 import json
+import os
 import py_compile
 import sys
 
@@ -26,16 +28,19 @@ def check(folder):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     model = module.build()
-    weights = module.load_safetensors(f"{folder}/weights.safetensors")
-    io = module.load_safetensors(f"{folder}/io.safetensors")
-    ours = [(k, list(v.shape)) for k, v in model.state_dict().items()]
-    theirs = [(k, list(v.shape)) for k, v in weights.items()]
+    ours = [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    with open(f"{folder}/parameters.json") as f:
+        theirs = json.load(f)
     result = {"dir": folder, "keys_equal": ours == theirs}
     if ours != theirs:
         only_ours = [k for k in ours if k not in theirs][:5]
         only_theirs = [k for k in theirs if k not in ours][:5]
         result["mismatch"] = {"pytorch_only": only_ours, "convlab_only": only_theirs}
         return result
+    if not os.path.exists(f"{folder}/io.safetensors"):
+        return result
+    weights = module.load_safetensors(f"{folder}/weights.safetensors")
+    io = module.load_safetensors(f"{folder}/io.safetensors")
     # Strict, and without num_batches_tracked (as torchvision's older checkpoints come), as PyTorch allows.
     model.load_state_dict({k: v for k, v in weights.items() if not k.endswith("num_batches_tracked")})
     model.eval()

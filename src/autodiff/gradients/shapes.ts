@@ -1,11 +1,17 @@
 import type { OnnxWriter } from '../../ir/op.js';
 import type { Shape } from '../../ir/shape.js';
-import { reduceSum } from '../../onnx/emit.js';
+import { reduceSum, reshape } from '../../onnx/emit.js';
 
-/** Sum a broadcast gradient back to the operand's shape (the axes where the operand had size 1). */
+/**
+ * Sum a broadcast gradient back to the operand's shape: over the axes where the operand had size 1,
+ * and over the leading axes an operand of lower rank lacked (then reshaped to the operand's rank).
+ */
 export function unbroadcast(w: OnnxWriter, grad: string, gradShape: Shape, operand: Shape): string {
-  const axes = operand.flatMap((d, i) => (d === 1 && gradShape[i] !== 1 ? [i] : []));
-  return axes.length ? reduceSum(w, grad, axes, true) : grad;
+  const lead = gradShape.length - operand.length;
+  const axes = gradShape.flatMap((d, i) => (i < lead || (operand[i - lead] === 1 && d !== 1) ? [i] : []));
+  if (!axes.length) return grad;
+  const summed = reduceSum(w, grad, axes, true);
+  return lead > 0 ? reshape(w, summed, operand) : summed;
 }
 
 /**

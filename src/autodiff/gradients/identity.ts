@@ -1,0 +1,5 @@
+import { Identity } from '../../ops/identity.js';
+import { registerGradient } from '../gradient.js';
+
+/** dX = dY. */
+registerGradient({ op: Identity, backward: ({ dy }) => ({ inputs: [dy] }) });
