@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConvlabError } from '../ir/errors.js';
 import { bench } from './bench.js';
 import type { Command, CommandIO, Values } from './command.js';
+import { evaluateCommand } from './evaluate.js';
 import { experimentCommand } from './experiment.js';
 import { exportCommand } from './export.js';
 import { lab } from './lab.js';
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   memory,
   exportCommand,
   run,
+  evaluateCommand,
   trainCommand,
   experimentCommand,
   bench,

@@ -6,17 +6,24 @@ import type { WeightData } from '../../src/ir/init.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import { NativeDeclined } from '../../src/native/executor.js';
 import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
+import { adaptiveMaxpool2d } from '../../src/ops/adaptive_maxpool2d.js';
 import { add } from '../../src/ops/add.js';
 import { avgpool2d } from '../../src/ops/avgpool2d.js';
 import { batchnorm2d } from '../../src/ops/batchnorm2d.js';
+import { channelShuffle } from '../../src/ops/channel_shuffle.js';
 import { concat } from '../../src/ops/concat.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { dropout } from '../../src/ops/dropout.js';
 import { flatten } from '../../src/ops/flatten.js';
+import { hardswish } from '../../src/ops/hardswish.js';
 import { linear } from '../../src/ops/linear.js';
 import { maxpool2d } from '../../src/ops/maxpool2d.js';
+import { mul } from '../../src/ops/mul.js';
 import { padChannels } from '../../src/ops/pad_channels.js';
 import { relu } from '../../src/ops/relu.js';
+import { relu6 } from '../../src/ops/relu6.js';
+import { sigmoid } from '../../src/ops/sigmoid.js';
+import { slice } from '../../src/ops/slice.js';
 import type { ImageBatch, StepSession } from '../../src/train/backend.js';
 import { notices, trainingBackend, withFallback } from '../../src/train/backends.js';
 import { onednnBackend } from '../../src/train/native.js';
@@ -67,6 +74,21 @@ const MODELS: Record<string, () => Graph> = {
       const m = maxpool2d(relu(x, 'r'), { kernel: 3, stride: 2, ceilMode: true }, 'max');
       const a = avgpool2d(x, { kernel: 2, stride: 2 }, 'avg');
       return concat([m, a, conv2d(a, { out: 12, kernel: 1, bias: false }, 'c')], {}, 'cat');
+    }),
+  'squeeze-and-excitation (broadcast mul), sigmoid, relu6, hardswish': () =>
+    model('se', (x) => {
+      const h = hardswish(relu6(x, 'relu6'), 'hswish');
+      let s = adaptiveAvgpool2d(h, { output: 1 }, 'squeeze');
+      s = relu(conv2d(s, { out: 4, kernel: 1, bias: true }, 'fc1'), 'fc1relu');
+      s = sigmoid(conv2d(s, { out: 16, kernel: 1, bias: true }, 'fc2'), 'gate');
+      return add(mul(h, s, 'scale'), x, 'add');
+    }),
+  'channel split, shuffle and dropout': () =>
+    model('shuffle', (x) => {
+      const [a, b] = [slice(x, { start: 0, end: 8 }, 'left'), slice(x, { start: 8, end: 16 }, 'right')];
+      const y = relu(conv2d(b!, { out: 8, kernel: 3, padding: 1, groups: 8, bias: false }, 'dw'), 'r');
+      const shuffled = channelShuffle(concat([a!, y], {}, 'cat'), { groups: 2 }, 'shuffle');
+      return dropout(shuffled, { p: 0.3 }, 'drop');
     }),
 };
 
@@ -160,12 +182,12 @@ describe.skipIf(!built)('a native training step', () => {
   });
 
   it('declines a model with an op it lacks: exit 2 naming it, or one line and onnxruntime by default', async () => {
-    const lacking = () => model('lacking', (x) => dropout(x, { p: 0.5 }, 'drop'));
+    const lacking = () => model('lacking', (x) => adaptiveMaxpool2d(x, { output: 3 }, 'spp'));
     const why = await onednnBackend.create(lacking(), { batch, optimizer: SGD }, { seed: 1 }).catch((e) => e);
     expect(why).toBeInstanceOf(NativeDeclined);
     expect((why as NativeDeclined).exitCode).toBe(2);
     expect((why as Error).message).toMatch(
-      /^the native oneDNN backend lacks op 'dropout' \(node 'drop'\)[^\n]*$/,
+      /^the native oneDNN backend lacks op 'adaptive_maxpool2d' \(node 'spp'\)[^\n]*$/,
     );
     const lines: string[] = [];
     const write = notices.write;
@@ -178,7 +200,7 @@ describe.skipIf(!built)('a native training step', () => {
       );
       expect(session.backend).toBe('onnxruntime');
       expect(lines).toEqual([
-        "convlab: training on onnxruntime: the native oneDNN backend lacks op 'dropout' (node 'drop')",
+        "convlab: training on onnxruntime: the native oneDNN backend lacks op 'adaptive_maxpool2d' (node 'spp')",
       ]);
       await session.release();
     } finally {
