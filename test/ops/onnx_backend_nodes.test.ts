@@ -355,7 +355,7 @@ describe.skipIf(!existsSync(ROOT))(
         continue;
       }
       it(test, async () => {
-        built.outputs.forEach((t, i) => built.b.output(t, 'main', i === 0 ? 1 : 0));
+        for (const [i, t] of built.outputs.entries()) built.b.output(t, 'main', i === 0 ? 1 : 0);
         const model = exportOnnx(built.b.build(), {
           mode: 'infer',
           ...(built.weights && { weights: built.weights }),
