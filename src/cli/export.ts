@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { bytes } from '../analysis/format.js';
 import { FASHION_MNIST_DIR } from '../data/idx.js';
+import { isOnnxPath } from '../import/file.js';
 import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
@@ -15,7 +16,7 @@ import { STEP_GAMMA, STEP_MILESTONES } from '../train/schedule.js';
 import { getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json } from './format.js';
-import { loadModel, MODEL_OPTIONS } from './options.js';
+import { loadModel, MODEL_OPTIONS, onnxWeights } from './options.js';
 
 /** Write atomically, so a failed export never leaves half a model where the user asked for one. */
 function writeFile(path: string, data: Uint8Array): void {
@@ -75,7 +76,13 @@ export const exportCommand: Command = {
     // A file without auxiliary-head tensors is for the model without its heads (torchvision's aux_logits=False).
     if (file) graph = fitAuxHeads(graph, file.tensors);
     const r = resolveGraph(graph);
-    const weights = file && matchWeights(r, file.tensors, `weights '${weightsPath}'`);
+    // An ONNX model exports with the weights it holds unless --weights or --seed says otherwise.
+    const fromOnnx = !file && values['seed'] === undefined && isOnnxPath(model!);
+    const weights = file
+      ? matchWeights(r, file.tensors, `weights '${weightsPath}'`)
+      : fromOnnx
+        ? onnxWeights(model!, values)
+        : undefined;
     const onnx = exportOnnx(r, { mode, seed: Number(seedText), ...(weights ? { weights } : {}) });
     writeFile(path, onnx);
 
@@ -94,7 +101,7 @@ export const exportCommand: Command = {
       opset: OPSET,
       input: { name: r.nodes[0]!.node.name, shape: [BATCH_DIM, ...r.nodes[0]!.ctx.output.slice(1)] },
       outputs,
-      weights: weightsPath ?? { seed: Number(seedText) },
+      weights: weightsPath ?? (fromOnnx ? model! : { seed: Number(seedText) }),
     };
     if (values['json']) {
       io.stdout(json(report));
@@ -106,7 +113,7 @@ export const exportCommand: Command = {
         `wrote ${path} (${bytes(onnx.length)}): ${graph.name}, ${mode === 'infer' ? 'inference' : 'training forward'}, ONNX opset ${OPSET}`,
         `input   ${report.input.name} ${shape(report.input.shape)}`,
         ...outputs.map((o) => `output  ${o.name} ${shape(o.shape)}${o.role === 'aux' ? ' (auxiliary)' : ''}`),
-        `weights ${weightsPath ?? `seeded initialisation (seed ${seedText})`}`,
+        `weights ${weightsPath ?? (fromOnnx ? `from ${model}` : `seeded initialisation (seed ${seedText})`)}`,
       ].join('\n'),
     );
     return 0;
