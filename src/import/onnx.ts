@@ -8,8 +8,10 @@ import '../ops/index.js';
 import { Converter, handlerFor, NodeContext, supportedOps, type WeightSource } from './convert.js';
 import './ops/activations.js';
 import './ops/combine.js';
+import './ops/elementwise.js';
 import { foldedOps, folderFor } from './ops/fold.js';
 import './ops/layers.js';
+import './ops/norm.js';
 import './ops/pooling.js';
 import './ops/reshape.js';
 import { decodeModel, type OnnxModel, type OnnxNode, type ValueInfo } from './proto.js';
@@ -163,7 +165,14 @@ export function convertModel(m: OnnxModel, options: ImportOptions = {}): Importe
   cv.names.reserve(input.info.name);
   cv.values.set(input.info.name, builder.input(input.chw, input.info.name));
   for (const t of m.graph.initializers) {
-    if (!cv.values.has(t.name)) cv.values.set(t.name, Const.ofRef(t, external));
+    if (!cv.values.has(t.name)) cv.values.set(t.name, Const.ofRef(t, external, t.name, true));
+  }
+  // Constants first: a fusion looks ahead at nodes that read Constants placed after it.
+  for (const n of m.graph.nodes) {
+    if (n.opType === 'Constant' && n.domain === '') {
+      importNode(cv, n);
+      cv.consume(n);
+    }
   }
   for (const n of m.graph.nodes) if (!cv.isDone(n)) importNode(cv, n);
   if (!m.graph.outputs.length) throw new ConvlabError('the model declares no outputs');

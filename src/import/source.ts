@@ -14,7 +14,9 @@ export interface ByteSource {
 }
 
 /** A source over bytes already in memory; reads are views, never copies. */
-export function memorySource(bytes: Uint8Array, label = 'model'): ByteSource {
+export function memorySource(data: Uint8Array, label = 'model'): ByteSource {
+  // A plain view (a Node Buffer's slice() would not copy), over exactly these bytes.
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return { label, length: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) };
 }
 

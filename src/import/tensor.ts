@@ -59,7 +59,7 @@ function decodeBytes(bytes: Uint8Array, type: number, out: Float32Array | Float6
   switch (type) {
     case ONNX_TYPE.FLOAT:
       if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
-      else out.set(new Float32Array(bytes.slice().buffer, 0, n));
+      else out.set(new Float32Array(new Uint8Array(bytes).buffer, 0, n)); // a copy, aligned
       return;
     case ONNX_TYPE.DOUBLE:
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);

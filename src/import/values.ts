@@ -26,22 +26,38 @@ export class Const {
     readonly float: boolean,
     private readonly source:
       | { readonly ref: TensorRef; readonly external: ExternalFiles }
-      | { readonly values: Float32Array | Float64Array },
+      | { readonly values: Float32Array | Float64Array }
+      /** Computed from another constant when first read (a weight's transpose). */
+      | { readonly derive: () => Float32Array | Float64Array },
     /** The tensor name the file gives it (an initializer's), used to name parameters. */
     readonly name?: string,
+    /** A graph initializer (a parameter when a computation uses it) rather than a Constant or a folded value. */
+    readonly initializer = false,
   ) {}
 
-  static ofRef(ref: TensorRef, external: ExternalFiles, name = ref.name): Const {
-    return new Const(ref.dims, isFloatType(ref.dataType), { ref, external }, name);
+  static ofRef(ref: TensorRef, external: ExternalFiles, name = ref.name, initializer = false): Const {
+    return new Const(ref.dims, isFloatType(ref.dataType), { ref, external }, name, initializer);
   }
 
   static of(values: ArrayLike<number>, dims: readonly number[], float: boolean): Const {
     return new Const(dims, float, { values: float ? Float32Array.from(values) : Float64Array.from(values) });
   }
 
+  /** The transpose of a 2-D constant, computed only when read; it keeps the name (a weight's). */
+  transposed(): Const {
+    const [rows, cols] = this.dims as [number, number];
+    const derive = () => {
+      const v = this.values();
+      const out = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) out[k * rows + r] = v[r * cols + k]!;
+      return out;
+    };
+    return new Const([cols, rows], this.float, { derive }, this.name, this.initializer);
+  }
+
   /** The same values under another name (Identity). */
   renamed(name: string): Const {
-    return new Const(this.dims, this.float, 'values' in this.source ? this.source : { ...this.source }, name);
+    return new Const(this.dims, this.float, this.source, name, this.initializer);
   }
 
   get size(): number {
@@ -52,7 +68,8 @@ export class Const {
   values(): Float32Array | Float64Array {
     if (this.cached) return this.cached;
     if ('values' in this.source) return this.source.values;
-    const v = readValues(this.source.ref, this.source.external);
+    const v =
+      'derive' in this.source ? this.source.derive() : readValues(this.source.ref, this.source.external);
     if (v.length <= 4096) this.cached = v;
     return v;
   }

@@ -2,6 +2,8 @@ import { hasOp } from '../../ir/registry.js';
 import { type NodeContext, registerHandler } from '../convert.js';
 import { isConst } from '../values.js';
 
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /*
  * Element-wise activations, and the patterns exporters write for one convlab op:
  * SiLU as Sigmoid(x) * x, hardswish as x * HardSigmoid(x) (alpha 1/6, beta 1/2), ReLU6 as Clip(0, 6).
@@ -59,7 +61,11 @@ registerHandler(['Clip'], (c) => {
     c.cv.fused('relu6 (Clip 0..6)');
     c.output(c.apply('relu6', [x], {}));
   } else if (min === 0 && max === Infinity) c.output(c.apply('relu', [x], {}));
-  else c.output(c.apply('clip', [x], { min, max }));
+  else {
+    // The IR's clip bounds are finite float32s; an open side is the float32 extreme.
+    const bound = (v: number) => Math.min(Math.max(v, -FLOAT32_MAX), FLOAT32_MAX);
+    c.output(c.apply('clip', [x], { min: bound(min), max: bound(max) }));
+  }
 });
 
 registerHandler(['Softmax'], (c) => {

@@ -1,19 +1,7 @@
 import { type NodeContext, registerHandler } from '../convert.js';
-import { BATCH, isConst } from '../values.js';
+import { BATCH } from '../values.js';
 
-/* Element-wise Add and Mul of two computed tensors, Concat, Split and Slice along one axis. */
-
-const binary = (opType: string, kind: string) =>
-  registerHandler([opType], (c) => {
-    const a = c.input(0);
-    const b = c.input(1);
-    if (isConst(a) || isConst(b))
-      return c.fail(`convlab imports ${opType} of two computed tensors; one input here is a constant`);
-    c.output(c.apply(kind, [a, b], {}));
-  });
-
-binary('Add', 'add');
-binary('Mul', 'mul');
+/* Concat, Split and Slice along one axis. */
 
 /** A possibly negative axis of a rank-`rank` tensor, as the IR's positive axis (never the batch). */
 export function channelAxis(c: NodeContext, axis: number, rank: number): number {

@@ -162,6 +162,13 @@ fold(['Slice'], (c, [x, starts, ends, axes, steps]) => {
   return Const.of(v.slice(s, e), [Math.max(0, e - s)], x!.float);
 });
 
+fold(['Transpose'], (c, [x]) => {
+  const perm = c.ints('perm') ?? [1, 0];
+  if (x!.dims.length !== 2 || perm.join() !== '1,0')
+    c.fail('convlab folds the Transpose of a 2-D constant only');
+  return x!.transposed();
+});
+
 fold(['Identity'], (c, [x]) => x!.renamed(c.node.outputs[0]!));
 
 registerHandler(['Shape'], (c) => {

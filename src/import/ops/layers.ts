@@ -120,7 +120,7 @@ registerHandler(['MatMul'], (c) => {
   const y = c.apply(
     'linear',
     [x],
-    { out, bias: bias !== undefined },
+    { out, bias: bias !== undefined, ...(x.shape.length > 2 && { perPosition: true }) },
     { weightName: w.name, params: { weight: transposed(w), ...(bias && { bias: scaled(bias, 1, [out]) }) } },
   );
   if (add && bias) {

@@ -1,5 +1,6 @@
 import { hasOp } from '../../ir/registry.js';
-import { type NodeContext, registerHandler } from '../convert.js';
+import { registerHandler } from '../convert.js';
+import { layerNormChain, reduceAxes } from './norm.js';
 import { windowOf } from './window.js';
 
 /* Pooling, global pooling, ReduceMean over the spatial axes, Flatten. */
@@ -33,16 +34,8 @@ registerHandler(['GlobalMaxPool'], (c) =>
   c.output(c.apply('adaptive_maxpool2d', [c.tensor(0)], { output: 1 })),
 );
 
-/** ReduceMean's axes, non-negative and sorted: an attribute until opset 17, an input since 18. */
-export function reduceAxes(c: NodeContext, rank: number): number[] {
-  const given =
-    c.opset >= 18 ? (c.has(1) ? c.constant(1).ints('ReduceMean axes') : undefined) : c.ints('axes');
-  const axes = given ?? Array.from({ length: rank }, (_, i) => i);
-  for (const a of axes) if (a < -rank || a >= rank) c.fail(`axis ${a} is out of range for rank ${rank}`);
-  return axes.map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b);
-}
-
 registerHandler(['ReduceMean'], (c) => {
+  if (layerNormChain(c)) return;
   const x = c.tensor(0);
   const axes = reduceAxes(c, x.shape.length);
   const keep = c.int('keepdims', 1) === 1;
