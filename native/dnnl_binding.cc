@@ -480,11 +480,17 @@ EXPORT(IpBwdWeights) {
   });
 }
 
-// binary(algorithm, src0, src1, dst): src1 may broadcast (dimensions of 1).
+// binary(algorithm, src0, src1, dst, postEltwise|null): src1 may broadcast (dimensions of 1); an
+// element-wise post-op (relu after a residual add) runs on the result in the same pass.
 EXPORT(Binary) {
   return guarded(env, info, [](Call &c) {
     dnnl::binary::desc desc(algorithm(c.string(0)), c.md(1), c.md(2), c.md(3));
-    return pd(c.env, &desc.data, nullptr);
+    if (c.isNull(4)) return pd(c.env, &desc.data, nullptr);
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, algorithm(c.string(4)), 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return wrap(c.env, new Pd{dnnl::primitive_desc(&desc.data, &attr, context().engine, nullptr)});
   });
 }
 

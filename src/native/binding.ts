@@ -134,7 +134,7 @@ export interface Binding {
   ipFwd(src: Md, weights: Md, bias: Md | null, dst: Md, training: boolean): Pd;
   ipBwdData(diffSrc: Md, weights: Md, diffDst: Md, hint: Pd): Pd;
   ipBwdWeights(src: Md, diffWeights: Md, diffBias: Md | null, diffDst: Md, hint: Pd): Pd;
-  binary(algorithm: Algorithm, src0: Md, src1: Md, dst: Md): Pd;
+  binary(algorithm: Algorithm, src0: Md, src1: Md, dst: Md, postEltwise?: Algorithm | null): Pd;
   concat(dst: Md | null, axis: number, sources: readonly Md[]): Pd;
   /** Sum (or another reduction) over the axes where `dst` has dimension 1. */
   reduction(algorithm: Algorithm, src: Md, dst: Md): Pd;

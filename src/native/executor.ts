@@ -213,22 +213,23 @@ class Planner {
   backward(seeds: readonly Seed<Tensor>[]): void {
     const { p, b } = this;
     backwardSweep<Tensor>(this.r, seeds, {
+      // Gradients meeting at a node add up pairwise with the binary primitive (oneDNN's sum
+      // primitive is several times slower on blocked tensors here).
       sum: (n, parts) => {
-        const md = this.outputs[n.index]!.md;
+        const { md, shape } = this.outputs[n.index]!;
         const label = `${n.node.name}/dsum`;
-        const same = parts.map((t) => p.reorder(t, md, label));
-        const pd = b.sum(
-          md,
-          same.map(() => 1),
-          same.map((t) => t.md),
-        );
-        const out = p.tensor(md, this.outputs[n.index]!.shape, label);
-        p.primitive(
-          pd,
-          [...same.map((t, i) => [b.ARG.MULTIPLE_SRC + i, t] as const), [b.ARG.DST, out] as const],
-          label,
-        );
-        return out;
+        return parts
+          .map((t) => p.reorder(t, md, label))
+          .reduce((total, part) => {
+            const out = p.tensor(md, shape, label);
+            const args = [
+              [b.ARG.SRC, total],
+              [b.ARG.SRC_1, part],
+              [b.ARG.DST, out],
+            ] as const;
+            p.primitive(b.binary('binary_add', md, md, md), args, label);
+            return out;
+          });
       },
       backward: (n, dyIn) => {
         if (this.absorbed.has(n.index)) return { inputs: [dyIn] };

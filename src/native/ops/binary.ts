@@ -13,12 +13,19 @@ const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i
 /** Which input has the output's shape (the binary primitive's first source). */
 const fullInput = (c: NativeContext) => (sameShape(c.node.ctx.inputs[0]!, c.node.ctx.output) ? 0 : 1);
 
-function binary(c: NativeContext, algorithm: Algorithm, full: Tensor, other: Tensor, label: string): Tensor {
+function binary(
+  c: NativeContext,
+  algorithm: Algorithm,
+  full: Tensor,
+  other: Tensor,
+  label: string,
+  relu = false,
+): Tensor {
   const { b, p } = c;
   const src1 = sameShape(full.shape, other.shape) ? p.reorder(other, full.md, `${label}/src1`) : other;
   const y = p.tensor(full.md, full.shape, label);
   p.primitive(
-    b.binary(algorithm, full.md, src1.md, full.md),
+    b.binary(algorithm, full.md, src1.md, full.md, relu ? 'relu' : null),
     [
       [b.ARG.SRC, full],
       [b.ARG.SRC_1, src1],
@@ -54,14 +61,41 @@ const broadcastable = (n: NativeContext['node']) => {
     : 'broadcasting where neither input has the output shape';
 };
 
-registerNative({
+/** ReLU's backward from its output: dY where the output is positive. */
+function reluBackward(c: NativeContext, y: Tensor, dy: Tensor): Tensor {
+  const { b, p } = c;
+  const hint = b.eltwiseFwd('relu_use_dst', y.md, 0, 0, true);
+  const pd = b.eltwiseBwd('relu_use_dst', dy.md, y.md, 0, 0, hint);
+  const dx = p.tensor(dy.md, dy.shape, c.label('drelu'));
+  p.primitive(
+    pd,
+    [
+      [b.ARG.DST, y],
+      [b.ARG.DIFF_DST, dy],
+      [b.ARG.DIFF_SRC, dx],
+    ],
+    c.label('drelu'),
+  );
+  return dx;
+}
+
+/** add, with a following ReLU fused in as a post-op (the residual block's last step). */
+registerNative<{ relu: boolean }>({
   kind: 'add',
   decline: broadcastable,
-  forward(c, inputs) {
+  absorbs: (_, next) => next.node.op === 'relu',
+  forward(c, inputs, absorbed) {
     const f = fullInput(c);
-    return { output: binary(c, 'binary_add', inputs[f]!, inputs[1 - f]!, c.label('y')), keep: undefined };
+    const relu = absorbed !== undefined;
+    return {
+      output: binary(c, 'binary_add', inputs[f]!, inputs[1 - f]!, c.label('y'), relu),
+      keep: { relu },
+    };
   },
-  backward: (c, f, dy) => f.inputs.map((x, i) => unbroadcast(c.b, c.p, dy, x.shape, c.label(`d${i}`))),
+  backward(c, f, dyIn) {
+    const dy = f.keep.relu ? reluBackward(c, f.output, dyIn) : dyIn;
+    return f.inputs.map((x, i) => unbroadcast(c.b, c.p, dy, x.shape, c.label(`d${i}`)));
+  },
 });
 
 registerNative({
