@@ -245,7 +245,7 @@ const std::unordered_map<std::string, memory::format_tag> &tags() {
       {"any", t::any},         {"x", t::x},           {"nc", t::nc},          {"cn", t::cn},
       {"nchw", t::nchw},       {"nhwc", t::nhwc},     {"chwn", t::chwn},      {"nChw8c", t::nChw8c},
       {"nChw16c", t::nChw16c}, {"oi", t::oi},         {"io", t::io},          {"oihw", t::oihw},
-      {"goihw", t::goihw},     {"ab", t::ab},         {"abcd", t::abcd},      {"abcde", t::abcde},
+      {"goihw", t::goihw},     {"ab", t::ab},           {"abc", t::abc},         {"abcd", t::abcd},      {"abcde", t::abcde},
   };
   return m;
 }
@@ -410,6 +410,7 @@ dnnl::algorithm algorithm(const std::string &name) {
       {"binary_add", a::binary_add},
       {"binary_mul", a::binary_mul},
       {"binary_sub", a::binary_sub},
+      {"reduction_sum", a::reduction_sum},
   };
   auto it = m.find(name);
   if (it == m.end()) throw JsError("unknown oneDNN algorithm '" + name + "'");
@@ -479,10 +480,24 @@ EXPORT(IpBwdWeights) {
   });
 }
 
-// binary(algorithm, src0, src1, dst): src1 may broadcast (dimensions of 1).
+// binary(algorithm, src0, src1, dst, postEltwise|null): src1 may broadcast (dimensions of 1); an
+// element-wise post-op (relu after a residual add) runs on the result in the same pass.
 EXPORT(Binary) {
   return guarded(env, info, [](Call &c) {
     dnnl::binary::desc desc(algorithm(c.string(0)), c.md(1), c.md(2), c.md(3));
+    if (c.isNull(4)) return pd(c.env, &desc.data, nullptr);
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, algorithm(c.string(4)), 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return wrap(c.env, new Pd{dnnl::primitive_desc(&desc.data, &attr, context().engine, nullptr)});
+  });
+}
+
+// reduction(algorithm, src, dst): dst's dimensions of 1 are the reduced axes.
+EXPORT(Reduction) {
+  return guarded(env, info, [](Call &c) {
+    dnnl::reduction::desc desc(algorithm(c.string(0)), c.md(1), c.md(2), 0.f, 0.f);
     return pd(c.env, &desc.data, nullptr);
   });
 }
@@ -695,6 +710,27 @@ EXPORT(AdamW) {
   });
 }
 
+// The counter-based hash of src/ops/random.ts (arithmetic modulo the prime 2^31 - 1, in int64).
+constexpr int64_t kModulus = 2147483647;
+inline int64_t square(int64_t h, int64_t c) { return (h * h + c) % kModulus; }
+inline int64_t rotate(int64_t h, int64_t a) { return ((h % 65536) * 32768 + h / 65536) * a % kModulus; }
+inline int64_t mix(int64_t h) { return rotate(square(rotate(square(h, 12345), 69621), 98765), 48271); }
+
+// dropoutMask(mask, count, step, salt, threshold, scale): mask[i] = scale where element i is kept
+// (its draw is at least `threshold`), else 0: the masks of the onnxruntime step, bit for bit.
+EXPORT(DropoutMask) {
+  return guarded(env, info, [](Call &c) {
+    size_t n = size_t(c.number(1));
+    float *mask = c.floats(0, n);
+    const int64_t step = int64_t(c.number(2)), salt = int64_t(c.number(3)), threshold = int64_t(c.number(4));
+    const float scale = float(c.number(5));
+    const int64_t key = mix((step * 48271 + salt) % kModulus);
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) mask[i] = mix((int64_t(i) * 48271 + key) % kModulus) < threshold ? 0.f : scale;
+    return undefined(c.env);
+  });
+}
+
 // runningStats(runMean, runVar, mean, variance, channels, momentum, unbias): BatchNorm2d's buffers.
 EXPORT(RunningStats) {
   return guarded(env, info, [](Call &c) {
@@ -741,6 +777,8 @@ napi_value Init(napi_env env, napi_value exports) {
       FN("ipBwdWeights", IpBwdWeights),
       FN("binary", Binary),
       FN("concat", Concat),
+      FN("reduction", Reduction),
+      FN("dropoutMask", DropoutMask),
       FN("sum", Sum),
       FN("reorder", Reorder),
       FN("pdMd", PdMd),

@@ -1,7 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytes } from '../analysis/format.js';
 import { FASHION_MNIST_DIR } from '../data/idx.js';
+import { isOnnxPath } from '../import/file.js';
 import { ConvlabError, fileFailureExitCode } from '../ir/errors.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { BATCH_DIM, OPSET } from '../onnx/emit.js';
@@ -11,11 +12,12 @@ import type { TrainDefaults } from '../pytorch/train_py.js';
 import { readSafetensorsFile, type Safetensors } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import { ADAMW, augmentationFor, DEFAULTS, SGD } from '../train/config.js';
+import { makeFolder } from '../train/run_folder.js';
 import { STEP_GAMMA, STEP_MILESTONES } from '../train/schedule.js';
 import { getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json } from './format.js';
-import { loadModel, MODEL_OPTIONS } from './options.js';
+import { loadModel, MODEL_OPTIONS, onnxWeights } from './options.js';
 
 /** Write atomically, so a failed export never leaves half a model where the user asked for one. */
 function writeFile(path: string, data: Uint8Array): void {
@@ -75,7 +77,13 @@ export const exportCommand: Command = {
     // A file without auxiliary-head tensors is for the model without its heads (torchvision's aux_logits=False).
     if (file) graph = fitAuxHeads(graph, file.tensors);
     const r = resolveGraph(graph);
-    const weights = file && matchWeights(r, file.tensors, `weights '${weightsPath}'`);
+    // An ONNX model exports with the weights it holds unless --weights or --seed says otherwise.
+    const fromOnnx = !file && values['seed'] === undefined && isOnnxPath(model!);
+    const weights = file
+      ? matchWeights(r, file.tensors, `weights '${weightsPath}'`)
+      : fromOnnx
+        ? onnxWeights(model!, values)
+        : undefined;
     const onnx = exportOnnx(r, { mode, seed: Number(seedText), ...(weights ? { weights } : {}) });
     writeFile(path, onnx);
 
@@ -94,7 +102,7 @@ export const exportCommand: Command = {
       opset: OPSET,
       input: { name: r.nodes[0]!.node.name, shape: [BATCH_DIM, ...r.nodes[0]!.ctx.output.slice(1)] },
       outputs,
-      weights: weightsPath ?? { seed: Number(seedText) },
+      weights: weightsPath ?? (fromOnnx ? model! : { seed: Number(seedText) }),
     };
     if (values['json']) {
       io.stdout(json(report));
@@ -106,7 +114,7 @@ export const exportCommand: Command = {
         `wrote ${path} (${bytes(onnx.length)}): ${graph.name}, ${mode === 'infer' ? 'inference' : 'training forward'}, ONNX opset ${OPSET}`,
         `input   ${report.input.name} ${shape(report.input.shape)}`,
         ...outputs.map((o) => `output  ${o.name} ${shape(o.shape)}${o.role === 'aux' ? ' (auxiliary)' : ''}`),
-        `weights ${weightsPath ?? `seeded initialisation (seed ${seedText})`}`,
+        `weights ${weightsPath ?? (fromOnnx ? `from ${model}` : `seeded initialisation (seed ${seedText})`)}`,
       ].join('\n'),
     );
     return 0;
@@ -170,13 +178,7 @@ function exportPytorch(model: string, values: Values, io: CommandIO): number {
     weights: file !== undefined,
     train: TRAIN_DEFAULTS,
   });
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new ConvlabError(
-      `cannot create '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
+  makeFolder(dir, `'${dir}'`); // not mkdirSync's recursive form, which spins forever under /proc
   for (const [name, text] of files) writeFile(join(dir, name), new TextEncoder().encode(text));
   if (file) copyFileSync(weightsPath!, join(dir, 'weights.safetensors'));
   const written = [...files.keys(), ...(file ? ['weights.safetensors'] : [])];

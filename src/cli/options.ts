@@ -1,6 +1,9 @@
+import { isOnnxPath, withOnnxFile } from '../import/file.js';
+import { readWeights } from '../import/onnx.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { withInputShape, withoutAux } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import { checkLimit, type LimitKind } from '../ir/limits.js';
 import { parseSpec } from '../ir/spec.js';
 import { readBounded } from '../runtime/read_bounded.js';
@@ -108,10 +111,15 @@ export function joinNegativeValues(args: readonly string[], options: OptionSpec)
 
 const isSpecPath = (arg: string): boolean => arg.toLowerCase().endsWith('.json');
 
-/** A MODEL argument: a zoo name or a JSON spec file, with --input, --classes and --no-aux applied. */
+/** A MODEL argument: a zoo name, a JSON spec or an ONNX file, with --input, --classes and --no-aux applied. */
 export function loadModel(arg: string, values: Values): Graph {
   const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
   const aux = values['no-aux'] !== true;
+  if (isOnnxPath(arg)) {
+    if (values['classes'] !== undefined)
+      throw new ConvlabError(`--classes applies to zoo models, not to '${arg}'`);
+    return withOnnxFile(arg, input ? { input } : {}, (m) => m.graph);
+  }
   if (isSpecPath(arg)) {
     if (values['classes'] !== undefined)
       throw new ConvlabError(`--classes applies to zoo models; edit the spec's last layer instead`);
@@ -135,4 +143,10 @@ export function backendOf(values: Values): Promise<TrainingBackend> {
   const name = values['backend'];
   if (name !== undefined && typeof name !== 'string') throw new ConvlabError('give --backend once');
   return trainingBackend(name);
+}
+
+/** The weights an ONNX MODEL file holds, by parameter name (read one tensor at a time). */
+export function onnxWeights(arg: string, values: Values): Map<string, WeightData> {
+  const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
+  return withOnnxFile(arg, input ? { input } : {}, readWeights);
 }

@@ -1,4 +1,5 @@
 import { IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD, imagenetTensor } from '../data/imagenet.js';
+import { isOnnxPath } from '../import/file.js';
 import { ConvlabError } from '../ir/errors.js';
 import { inputShape } from '../ir/graph.js';
 import { Rng } from '../ir/init.js';
@@ -10,7 +11,7 @@ import { readSafetensorsFile } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import type { Command, Values } from './command.js';
 import { json, table } from './format.js';
-import { loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
+import { loadModel, MODEL_OPTIONS, onnxWeights, positiveInt } from './options.js';
 
 function readImage(path: string): Uint8Array {
   const bytes = readBounded(path, 'imageBytes', 'image');
@@ -89,12 +90,15 @@ export const run: Command = {
   },
   positionals: [1, 1],
   async run([model], values, io) {
-    const o = runOptions(values);
-    const file = readSafetensorsFile(o.weights);
-    const graph = fitAuxHeads(loadModel(model!, values), file.tensors);
+    const o = runOptions(values, isOnnxPath(model!) ? model : undefined);
+    const file = o.weights === model ? undefined : readSafetensorsFile(o.weights);
+    const graph = file ? fitAuxHeads(loadModel(model!, values), file.tensors) : loadModel(model!, values);
     const shape = inputShape(graph);
     const r = resolveGraph(graph, { batch: 1 });
-    const weights = matchWeights(r, file.tensors, `weights '${o.weights}'`);
+    // An ONNX model runs with the weights it holds unless --weights gives others.
+    const weights = file
+      ? matchWeights(r, file.tensors, `weights '${o.weights}'`)
+      : onnxWeights(model!, values);
     let x: Float32Array;
     if (o.image !== undefined) {
       x = await imagenetTensor(readImage(o.image), shape, {
@@ -161,8 +165,8 @@ function predictionTable(top: readonly Prediction[], labels: readonly string[] |
 }
 
 /** The options of `run`, checked: weights, the input (an image or a seed), top-k and the normalisation. */
-function runOptions(values: Values) {
-  const weights = values['weights'] as string | undefined;
+function runOptions(values: Values, onnxModel?: string) {
+  const weights = (values['weights'] as string | undefined) ?? onnxModel;
   const image = values['image'] as string | undefined;
   if (!weights) {
     throw new ConvlabError(

@@ -196,7 +196,7 @@ function requiredOptions(values: Values): { source: string; out: string } {
 
 /** The MODEL argument: a spec file is read here (with the CLI's messages); a zoo name is built for the data. */
 const runModel = (arg: string): RunModel =>
-  arg.toLowerCase().endsWith('.json') ? { path: arg, graph: loadModel(arg, {}) } : { zoo: arg };
+  /\.(json|onnx)$/i.test(arg) ? { path: arg, graph: loadModel(arg, {}) } : { zoo: arg };
 
 export const trainCommand: Command = {
   name: 'train',

@@ -32,6 +32,7 @@ export type FormatTag =
   | 'oihw'
   | 'goihw'
   | 'ab'
+  | 'abc'
   | 'abcd'
   | 'abcde';
 export type Algorithm =
@@ -49,7 +50,8 @@ export type Algorithm =
   | 'pooling_avg_exclude_padding'
   | 'binary_add'
   | 'binary_mul'
-  | 'binary_sub';
+  | 'binary_sub'
+  | 'reduction_sum';
 export type MdQuery =
   | 'src'
   | 'diff_src'
@@ -132,8 +134,19 @@ export interface Binding {
   ipFwd(src: Md, weights: Md, bias: Md | null, dst: Md, training: boolean): Pd;
   ipBwdData(diffSrc: Md, weights: Md, diffDst: Md, hint: Pd): Pd;
   ipBwdWeights(src: Md, diffWeights: Md, diffBias: Md | null, diffDst: Md, hint: Pd): Pd;
-  binary(algorithm: Algorithm, src0: Md, src1: Md, dst: Md): Pd;
+  binary(algorithm: Algorithm, src0: Md, src1: Md, dst: Md, postEltwise?: Algorithm | null): Pd;
   concat(dst: Md | null, axis: number, sources: readonly Md[]): Pd;
+  /** Sum (or another reduction) over the axes where `dst` has dimension 1. */
+  reduction(algorithm: Algorithm, src: Md, dst: Md): Pd;
+  /** Dropout's mask by src/ops/random.ts's hash: `scale` where kept, 0 where dropped. */
+  dropoutMask(
+    mask: Float32Array,
+    count: number,
+    step: number,
+    salt: number,
+    threshold: number,
+    scale: number,
+  ): void;
   sum(dst: Md | null, scales: readonly number[], sources: readonly Md[]): Pd;
   reorder(src: Md, dst: Md): Pd;
   pdMd(pd: Pd, what: MdQuery, index: number): Md;

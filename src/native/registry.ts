@@ -24,6 +24,8 @@ export interface NativeContext {
   grad(local: string, md?: Md): Tensor;
   /** A zero-filled constant tensor of `md`, never overwritten. */
   zeros(md: Md, shape: Shape): Tensor;
+  /** The step being run (1-based) and the run's seed, as dropout's draws read them. */
+  readonly clock: { readonly step: number; readonly seed: number };
   /** A label for this node's steps and buffers. */
   label(what: string): string;
 }
@@ -78,3 +80,6 @@ export function geometry(a: {
     padR: [bottom, right],
   };
 }
+
+/** oneDNN's plain (row-major) format tag for a tensor of `rank` dimensions. */
+export const plainTag = (rank: number) => (['x', 'nc', 'abc', 'nchw', 'abcde'] as const)[rank - 1] ?? 'abcde';

@@ -1,27 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { OptimizerSpec } from '../../src/autodiff/optimizer.js';
-import { GraphBuilder, type Tensor } from '../../src/ir/builder.js';
-import type { Graph } from '../../src/ir/graph.js';
 import type { WeightData } from '../../src/ir/init.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import { NativeDeclined } from '../../src/native/executor.js';
-import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
-import { add } from '../../src/ops/add.js';
-import { avgpool2d } from '../../src/ops/avgpool2d.js';
-import { batchnorm2d } from '../../src/ops/batchnorm2d.js';
-import { concat } from '../../src/ops/concat.js';
-import { conv2d } from '../../src/ops/conv2d.js';
-import { dropout } from '../../src/ops/dropout.js';
-import { flatten } from '../../src/ops/flatten.js';
-import { linear } from '../../src/ops/linear.js';
-import { maxpool2d } from '../../src/ops/maxpool2d.js';
-import { padChannels } from '../../src/ops/pad_channels.js';
-import { relu } from '../../src/ops/relu.js';
+import { adaptiveMaxpool2d } from '../../src/ops/adaptive_maxpool2d.js';
 import type { ImageBatch, StepSession } from '../../src/train/backend.js';
 import { notices, trainingBackend, withFallback } from '../../src/train/backends.js';
 import { onednnBackend } from '../../src/train/native.js';
 import { onnxruntimeBackend, TrainingSession } from '../../src/train/step.js';
 import { randomBatch } from '../../src/train/timing.js';
+import { MODELS, model } from './models.js';
 
 const built = bindingBuilt();
 if (!built) console.warn('test/native: the oneDNN binding is not built (node native/build.mjs); skipping');
@@ -30,45 +18,6 @@ const SGD: OptimizerSpec = { kind: 'sgd', momentum: 0.9, nesterov: true, weightD
 // eps well above float32's noise on a near-zero gradient, whose first Adam step is otherwise its sign.
 const ADAMW: OptimizerSpec = { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-4, weightDecay: 0.01 };
 const batch = 8;
-
-/** A small model: a stem, then `body`, then global pooling and a classifier. */
-function model(name: string, body: (x: Tensor) => Tensor): Graph {
-  const b = new GraphBuilder(name, 'test');
-  let x = b.input([3, 8, 8]);
-  x = conv2d(x, { out: 16, kernel: 3, padding: 1, bias: false }, 'conv1');
-  x = body(x);
-  x = flatten(adaptiveAvgpool2d(x, { output: 1 }, 'pool'), 'flatten');
-  b.output(linear(x, { out: 10 }, 'fc'));
-  return b.build();
-}
-
-const MODELS: Record<string, () => Graph> = {
-  'conv, BN+ReLU fused': () => model('bnrelu', (x) => relu(batchnorm2d(x, {}, 'bn1'), 'relu1')),
-  'residual with an option-A shortcut (max pool k1 s2, pad_channels)': () =>
-    model('shortcut', (x) => {
-      const h = relu(batchnorm2d(x, {}, 'bn1'), 'relu1');
-      const y = batchnorm2d(
-        conv2d(h, { out: 32, kernel: 3, stride: 2, padding: 1, bias: false }, 'conv2'),
-        {},
-        'bn2',
-      );
-      const s = padChannels(maxpool2d(h, { kernel: 1, stride: 2 }, 'sub'), { before: 8, after: 8 }, 'pad');
-      return relu(add(y, s, 'add'), 'relu2');
-    }),
-  'strided, dilated, grouped, asymmetric convolutions with bias': () =>
-    model('convs', (x) => {
-      let y = conv2d(x, { out: 16, kernel: 3, padding: [1, 0, 2, 1], stride: 1, bias: true }, 'asym');
-      y = conv2d(y, { out: 16, kernel: 3, padding: 2, dilation: 2, groups: 4, bias: true }, 'grouped');
-      y = conv2d(y, { out: 16, kernel: 3, padding: 1, groups: 16, bias: false }, 'depthwise');
-      return conv2d(y, { out: 24, kernel: 2, stride: 2, bias: true }, 'strided');
-    }),
-  'max and average pooling, ceil mode, concat': () =>
-    model('pools', (x) => {
-      const m = maxpool2d(relu(x, 'r'), { kernel: 3, stride: 2, ceilMode: true }, 'max');
-      const a = avgpool2d(x, { kernel: 2, stride: 2 }, 'avg');
-      return concat([m, a, conv2d(a, { out: 12, kernel: 1, bias: false }, 'c')], {}, 'cat');
-    }),
-};
 
 const images: ImageBatch = { data: randomBatch([batch, 3, 8, 8], 5), dims: [batch, 3, 8, 8] };
 const labels = Int32Array.from({ length: batch }, (_, i) => (i * 3) % 10);
@@ -104,7 +53,7 @@ describe.skipIf(!built)('a native training step', () => {
     for (const optimizer of [SGD, ADAMW]) {
       it(`equals the onnxruntime step (standard ONNX) to 1e-4: ${what}, ${optimizer.kind}`, async () => {
         const options = { batch, optimizer };
-        const native = await onednnBackend.create(build(), options, { seed: 3 }, { threads: 2 });
+        const native = await onednnBackend.create(build(), options, { seed: 3 }, { threads: 1 });
         const reference = await TrainingSession.create(build(), { ...options, target: {} }, { seed: 3 });
         try {
           const [n, r] = [await twoSteps(native), await twoSteps(reference)];
@@ -160,12 +109,12 @@ describe.skipIf(!built)('a native training step', () => {
   });
 
   it('declines a model with an op it lacks: exit 2 naming it, or one line and onnxruntime by default', async () => {
-    const lacking = () => model('lacking', (x) => dropout(x, { p: 0.5 }, 'drop'));
+    const lacking = () => model('lacking', (x) => adaptiveMaxpool2d(x, { output: 3 }, 'spp'));
     const why = await onednnBackend.create(lacking(), { batch, optimizer: SGD }, { seed: 1 }).catch((e) => e);
     expect(why).toBeInstanceOf(NativeDeclined);
     expect((why as NativeDeclined).exitCode).toBe(2);
     expect((why as Error).message).toMatch(
-      /^the native oneDNN backend lacks op 'dropout' \(node 'drop'\)[^\n]*$/,
+      /^the native oneDNN backend lacks op 'adaptive_maxpool2d' \(node 'spp'\)[^\n]*$/,
     );
     const lines: string[] = [];
     const write = notices.write;
@@ -178,7 +127,7 @@ describe.skipIf(!built)('a native training step', () => {
       );
       expect(session.backend).toBe('onnxruntime');
       expect(lines).toEqual([
-        "convlab: training on onnxruntime: the native oneDNN backend lacks op 'dropout' (node 'drop')",
+        "convlab: training on onnxruntime: the native oneDNN backend lacks op 'adaptive_maxpool2d' (node 'spp')",
       ]);
       await session.release();
     } finally {

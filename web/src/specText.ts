@@ -45,98 +45,108 @@ export interface Scan {
 
 /** A recursive-descent pass over JSON that records positions; it validates structure, not values. */
 export function scanSpec(text: string): Scan {
-  let i = 0;
-  const nodes: number[] = [];
-  let outputs: number | null = null;
-  const ws = () => {
-    while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const expect = (c: string) => {
-    if (text[i] !== c) fail();
-    i++;
-  };
-  const string = (): string => {
-    const start = i;
-    expect('"');
-    while (i < text.length && text[i] !== '"') {
-      if (text[i] === '\\') i++;
-      else if (text[i] === '\n') fail();
-      i++;
-    }
-    expect('"');
-    try {
-      return JSON.parse(text.slice(start, i)) as string;
-    } catch {
-      i = start;
-      return fail();
-    }
-  };
-  const value = (depth: number, key: string | null): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        const k = string();
-        ws();
-        expect(':');
-        ws();
-        if (depth === 0 && k === 'outputs') outputs = i;
-        value(depth + 1, depth === 0 ? k : null);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        expect('}');
-        return;
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (key === 'nodes' && depth === 1) nodes.push(i);
-        value(depth + 1, null);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        expect(']');
-        return;
-      }
-    }
-    if (c === '"') {
-      string();
-      return;
-    }
-    const literal = /^(true|false|null|-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?)/.exec(text.slice(i, i + 40));
-    if (!literal) fail();
-    i += literal![0].length;
-  };
+  const scanner = new SpecScanner(text);
   try {
-    value(0, null);
-    ws();
-    if (i < text.length) fail();
-    return { nodes, outputs, error: null };
+    scanner.value(0, null);
+    scanner.ws();
+    if (scanner.i < text.length) scanner.fail();
+    return { nodes: scanner.nodes, outputs: scanner.outputs, error: null };
   } catch (e) {
     if (typeof e !== 'number') throw e;
-    return { nodes, outputs, error: Math.min(e, text.length) };
+    return { nodes: scanner.nodes, outputs: scanner.outputs, error: Math.min(e, text.length) };
+  }
+}
+
+/** The scan's cursor and what it has found; a syntax error is thrown as the offset where it is. */
+class SpecScanner {
+  i = 0;
+  readonly nodes: number[] = [];
+  outputs: number | null = null;
+
+  constructor(private readonly text: string) {}
+
+  ws(): void {
+    while (this.i < this.text.length && ' \t\r\n'.includes(this.text[this.i]!)) this.i++;
+  }
+
+  fail(): never {
+    throw this.i;
+  }
+
+  expect(c: string): void {
+    if (this.text[this.i] !== c) this.fail();
+    this.i++;
+  }
+
+  string(): string {
+    const start = this.i;
+    this.expect('"');
+    while (this.i < this.text.length && this.text[this.i] !== '"') {
+      if (this.text[this.i] === '\\') this.i++;
+      else if (this.text[this.i] === '\n') this.fail();
+      this.i++;
+    }
+    this.expect('"');
+    try {
+      return JSON.parse(this.text.slice(start, this.i)) as string;
+    } catch {
+      this.i = start;
+      return this.fail();
+    }
+  }
+
+  /** An object or array from its opening bracket: `item` reads each element, commas between. */
+  sequence(close: string, item: () => void): void {
+    this.i++;
+    this.ws();
+    if (this.text[this.i] === close) {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      this.ws();
+      item();
+      this.ws();
+      if (this.text[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      this.expect(close);
+      return;
+    }
+  }
+
+  /** One value; `key` is the top-level key it belongs to (depth 1), where node starts are recorded. */
+  value(depth: number, key: string | null): void {
+    this.ws();
+    const c = this.text[this.i];
+    if (c === '{') {
+      this.sequence('}', () => {
+        const k = this.string();
+        this.ws();
+        this.expect(':');
+        this.ws();
+        if (depth === 0 && k === 'outputs') this.outputs = this.i;
+        this.value(depth + 1, depth === 0 ? k : null);
+      });
+      return;
+    }
+    if (c === '[') {
+      this.sequence(']', () => {
+        if (key === 'nodes' && depth === 1) this.nodes.push(this.i);
+        this.value(depth + 1, null);
+      });
+      return;
+    }
+    if (c === '"') {
+      this.string();
+      return;
+    }
+    const literal = /^(true|false|null|-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?)/.exec(
+      this.text.slice(this.i, this.i + 40),
+    );
+    if (!literal) this.fail();
+    this.i += literal![0].length;
   }
 }
 

@@ -2,7 +2,9 @@
 import './batchnorm2d.js';
 import './binary.js';
 import './conv2d.js';
+import './dropout.js';
 import './eltwise.js';
 import './linear.js';
 import './pooling.js';
 import './shape_ops.js';
+import './shuffle.js';

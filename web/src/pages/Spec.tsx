@@ -1,4 +1,4 @@
-import { type UIEvent, useDeferredValue, useMemo, useRef, useState } from 'react';
+import { type RefObject, type UIEvent, useDeferredValue, useMemo, useRef, useState } from 'react';
 import { analyseMemory } from '../../../src/analysis/memory.js';
 import { receptiveFields } from '../../../src/analysis/receptive_field.js';
 import { summarise } from '../../../src/analysis/summary.js';
@@ -98,19 +98,19 @@ function download(name: string, data: BlobPart, type: string) {
   setTimeout(() => URL.revokeObjectURL(url), 5000);
 }
 
+type Checked = ReturnType<typeof check>;
+type Valid = Extract<Checked, { ok: true }>;
+
 export function SpecPage({ route }: { route: Route }) {
   const from = route.query.get('from') ?? DEFAULT_START;
   const [text, setText] = useState(() => sessionStorage.getItem(`${DRAFT}:${from}`) ?? startText(from));
   const deferred = useDeferredValue(text);
   const result = useMemo(() => check(deferred), [deferred]);
   // While the text is broken, the last valid summary stays up, dimmed, so the numbers do not jump away.
-  const lastGood = useRef<Extract<ReturnType<typeof check>, { ok: true }> | null>(null);
+  const lastGood = useRef<Valid | null>(null);
   if (result.ok) lastGood.current = result;
   const good = result.ok ? result : lastGood.current;
-  const [exporting, setExporting] = useState<string | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);
-  const gutter = useRef<HTMLDivElement>(null);
-  const backdrop = useRef<HTMLDivElement>(null);
 
   const edit = (value: string) => {
     setText(value);
@@ -121,14 +121,6 @@ export function SpecPage({ route }: { route: Route }) {
     setText(startText(name));
     setQuery({ from: name === DEFAULT_START ? null : name });
   };
-  const sync = (e: UIEvent<HTMLTextAreaElement>) => {
-    const t = e.currentTarget;
-    if (gutter.current) gutter.current.scrollTop = t.scrollTop;
-    if (backdrop.current) {
-      backdrop.current.scrollTop = t.scrollTop;
-      backdrop.current.scrollLeft = t.scrollLeft;
-    }
-  };
   const goTo = (line: number) => {
     const t = area.current;
     if (!t) return;
@@ -138,25 +130,7 @@ export function SpecPage({ route }: { route: Route }) {
     t.setSelectionRange(offset, offset + (lines[line]?.length ?? 0));
     t.scrollTop = Math.max(0, line * 18 - t.clientHeight / 3);
   };
-
-  const lines = text.split('\n');
   const badLine = !result.ok && deferred === text ? result.problem.line : null;
-  const graph: Graph | null = result.ok ? result.graph : null;
-  const name = good?.graph.name ?? 'spec';
-
-  const exportModel = async () => {
-    if (!graph) return;
-    setExporting('exporting…');
-    try {
-      // The exporter (and its weight initialisers) loads only when someone asks for a file.
-      const { exportOnnx } = await import('../../../src/onnx/export.js');
-      const bytes = exportOnnx(graph, { mode: 'infer' }) as Uint8Array<ArrayBuffer>;
-      download(`${graph.name}.onnx`, bytes, 'application/octet-stream');
-      setExporting(null);
-    } catch (e) {
-      setExporting(`export failed: ${(e as Error).message}`);
-    }
-  };
 
   return (
     <>
@@ -178,124 +152,201 @@ export function SpecPage({ route }: { route: Route }) {
         </button>
       </div>
       <div className="spec-layout">
-        <div className="editor">
-          <div className="gutter" ref={gutter} aria-hidden="true">
-            {lines.map((_, k) => (
-              // biome-ignore lint/suspicious/noArrayIndexKey: line numbers are positions.
-              <div key={k} className={k === badLine ? 'bad' : undefined}>
-                {k + 1}
-              </div>
-            ))}
-            <div style={{ height: 200 }} />
-          </div>
-          <div className="body">
-            <div className="backdrop" ref={backdrop} aria-hidden="true">
-              {badLine !== null ? (
-                <>
-                  {'\n'.repeat(badLine)}
-                  <span className="bad">{lines[badLine] || ' '}</span>
-                </>
-              ) : null}
-            </div>
-            <textarea
-              ref={area}
-              value={text}
-              spellCheck={false}
-              autoCapitalize="off"
-              autoComplete="off"
-              wrap="off"
-              aria-label="JSON spec"
-              aria-invalid={!result.ok}
-              data-testid="spec-text"
-              onChange={(e) => edit(e.target.value)}
-              onScroll={sync}
-            />
-          </div>
-        </div>
+        <SpecText text={text} badLine={badLine} invalid={!result.ok} area={area} onEdit={edit} />
         <div>
-          <div className="spec-status">
-            {result.ok ? (
-              <div className="ok" data-testid="spec-ok">
-                ✓ valid: {result.summary.layers.length} layers, input{' '}
-                {result.summary.input.slice(1).join('×')}
-              </div>
-            ) : (
-              <div className="error" role="alert" data-testid="spec-error">
-                <strong>
-                  {result.problem.line !== null ? `Line ${result.problem.line + 1}` : 'Error'}
-                  {result.problem.node ? `, node ${result.problem.node}` : ''}:
-                </strong>{' '}
-                {result.problem.message}
-                {result.problem.line !== null ? (
-                  <div style={{ marginTop: '0.4rem' }}>
-                    <button type="button" onClick={() => goTo(result.problem.line!)}>
-                      Go to line {result.problem.line + 1}
-                    </button>
-                  </div>
-                ) : null}
-              </div>
-            )}
-          </div>
+          <SpecStatus result={result} onGoTo={goTo} />
           {good ? (
-            <div className={result.ok ? undefined : 'stale'}>
-              {result.ok ? null : <p className="muted">The last valid version of the spec:</p>}
-              <div className="stats" style={{ marginTop: 0 }} data-testid="spec-summary">
-                <Stat k="parameters" v={thousands(good.summary.totals.params)} />
-                <Stat k="MACs" v={metric(good.summary.totals.macs)} s={thousands(good.summary.totals.macs)} />
-                <Stat k="receptive field" v={pair(good.field.size)} s={`at ${good.field.name}`} />
-                <Stat k="activations" v={bytes(good.summary.totals.activationBytes)} s="per image" />
-                <Stat k="inference peak" v={bytes(good.infer.bytes.peak)} s="batch 1" />
-                <Stat k="training peak" v={bytes(good.train.bytes.peak)} s="batch 1, SGD" />
-              </div>
-              <div className="spec-actions">
-                <button type="button" onClick={() => download(`${name}.json`, text, 'application/json')}>
-                  Download spec
-                </button>
-                <button
-                  type="button"
-                  className="primary"
-                  onClick={exportModel}
-                  disabled={!graph || exporting === 'exporting…'}
-                >
-                  Download ONNX
-                </button>
-                {exporting ? <span className="muted">{exporting}</span> : null}
-              </div>
-              <p className="muted" style={{ fontSize: '0.82rem' }}>
-                The ONNX file is the inference graph (opset 17) with freshly initialised weights, as{' '}
-                <code>convlab export</code> writes it.
-              </p>
-              <div
-                className="table-wrap"
-                style={{ maxHeight: '50vh', overflow: 'auto', marginTop: '0.8rem' }}
-              >
-                <table className="data">
-                  <thead>
-                    <tr>
-                      <th>layer</th>
-                      <th>op</th>
-                      <th>output</th>
-                      <th className="num">params</th>
-                      <th className="num">MACs</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {good.summary.layers.map((l) => (
-                      <tr key={l.name}>
-                        <td className="mono">{l.name}</td>
-                        <td>{l.op}</td>
-                        <td className="mono">{dims(l.outShape)}</td>
-                        <td className="num">{l.params ? thousands(l.params) : ''}</td>
-                        <td className="num">{l.macs ? metric(l.macs) : ''}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            </div>
+            <SpecFigures good={good} stale={!result.ok} text={text} graph={result.ok ? result.graph : null} />
           ) : null}
         </div>
       </div>
     </>
+  );
+}
+
+/** The text area with line numbers, and the broken line highlighted behind the text. */
+function SpecText({
+  text,
+  badLine,
+  invalid,
+  area,
+  onEdit,
+}: {
+  text: string;
+  badLine: number | null;
+  invalid: boolean;
+  area: RefObject<HTMLTextAreaElement | null>;
+  onEdit: (value: string) => void;
+}) {
+  const gutter = useRef<HTMLDivElement>(null);
+  const backdrop = useRef<HTMLDivElement>(null);
+  const sync = (e: UIEvent<HTMLTextAreaElement>) => {
+    const t = e.currentTarget;
+    if (gutter.current) gutter.current.scrollTop = t.scrollTop;
+    if (backdrop.current) {
+      backdrop.current.scrollTop = t.scrollTop;
+      backdrop.current.scrollLeft = t.scrollLeft;
+    }
+  };
+  const lines = text.split('\n');
+  return (
+    <div className="editor">
+      <div className="gutter" ref={gutter} aria-hidden="true">
+        {lines.map((_, k) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: line numbers are positions.
+          <div key={k} className={k === badLine ? 'bad' : undefined}>
+            {k + 1}
+          </div>
+        ))}
+        <div style={{ height: 200 }} />
+      </div>
+      <div className="body">
+        <div className="backdrop" ref={backdrop} aria-hidden="true">
+          {badLine !== null ? (
+            <>
+              {'\n'.repeat(badLine)}
+              <span className="bad">{lines[badLine] || ' '}</span>
+            </>
+          ) : null}
+        </div>
+        <textarea
+          ref={area}
+          value={text}
+          spellCheck={false}
+          autoCapitalize="off"
+          autoComplete="off"
+          wrap="off"
+          aria-label="JSON spec"
+          aria-invalid={invalid}
+          data-testid="spec-text"
+          onChange={(e) => onEdit(e.target.value)}
+          onScroll={sync}
+        />
+      </div>
+    </div>
+  );
+}
+
+/** Valid, with the layer count; or the error, placed at its line when it can be. */
+function SpecStatus({ result, onGoTo }: { result: Checked; onGoTo: (line: number) => void }) {
+  return (
+    <div className="spec-status">
+      {result.ok ? (
+        <div className="ok" data-testid="spec-ok">
+          ✓ valid: {result.summary.layers.length} layers, input {result.summary.input.slice(1).join('×')}
+        </div>
+      ) : (
+        <div className="error" role="alert" data-testid="spec-error">
+          <strong>
+            {result.problem.line !== null ? `Line ${result.problem.line + 1}` : 'Error'}
+            {result.problem.node ? `, node ${result.problem.node}` : ''}:
+          </strong>{' '}
+          {result.problem.message}
+          {result.problem.line !== null ? (
+            <div style={{ marginTop: '0.4rem' }}>
+              <button type="button" onClick={() => onGoTo(result.problem.line!)}>
+                Go to line {result.problem.line + 1}
+              </button>
+            </div>
+          ) : null}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The figures of the last valid spec (dimmed while the text is broken), its downloads and layers. */
+function SpecFigures({
+  good,
+  stale,
+  text,
+  graph,
+}: {
+  good: Valid;
+  stale: boolean;
+  text: string;
+  graph: Graph | null;
+}) {
+  return (
+    <div className={stale ? 'stale' : undefined}>
+      {stale ? <p className="muted">The last valid version of the spec:</p> : null}
+      <div className="stats" style={{ marginTop: 0 }} data-testid="spec-summary">
+        <Stat k="parameters" v={thousands(good.summary.totals.params)} />
+        <Stat k="MACs" v={metric(good.summary.totals.macs)} s={thousands(good.summary.totals.macs)} />
+        <Stat k="receptive field" v={pair(good.field.size)} s={`at ${good.field.name}`} />
+        <Stat k="activations" v={bytes(good.summary.totals.activationBytes)} s="per image" />
+        <Stat k="inference peak" v={bytes(good.infer.bytes.peak)} s="batch 1" />
+        <Stat k="training peak" v={bytes(good.train.bytes.peak)} s="batch 1, SGD" />
+      </div>
+      <SpecDownloads name={good.graph.name} text={text} graph={graph} />
+      <p className="muted" style={{ fontSize: '0.82rem' }}>
+        The ONNX file is the inference graph (opset 17) with freshly initialised weights, as{' '}
+        <code>convlab export</code> writes it.
+      </p>
+      <SpecLayers layers={good.summary.layers} />
+    </div>
+  );
+}
+
+/** The spec as JSON, and (while it is valid) the model as ONNX. */
+function SpecDownloads({ name, text, graph }: { name: string; text: string; graph: Graph | null }) {
+  const [exporting, setExporting] = useState<string | null>(null);
+  const exportModel = async () => {
+    if (!graph) return;
+    setExporting('exporting…');
+    try {
+      // The exporter (and its weight initialisers) loads only when someone asks for a file.
+      const { exportOnnx } = await import('../../../src/onnx/export.js');
+      const bytes = exportOnnx(graph, { mode: 'infer' }) as Uint8Array<ArrayBuffer>;
+      download(`${graph.name}.onnx`, bytes, 'application/octet-stream');
+      setExporting(null);
+    } catch (e) {
+      setExporting(`export failed: ${(e as Error).message}`);
+    }
+  };
+  return (
+    <div className="spec-actions">
+      <button type="button" onClick={() => download(`${name}.json`, text, 'application/json')}>
+        Download spec
+      </button>
+      <button
+        type="button"
+        className="primary"
+        onClick={exportModel}
+        disabled={!graph || exporting === 'exporting…'}
+      >
+        Download ONNX
+      </button>
+      {exporting ? <span className="muted">{exporting}</span> : null}
+    </div>
+  );
+}
+
+function SpecLayers({ layers }: { layers: Valid['summary']['layers'] }) {
+  return (
+    <div className="table-wrap" style={{ maxHeight: '50vh', overflow: 'auto', marginTop: '0.8rem' }}>
+      <table className="data">
+        <thead>
+          <tr>
+            <th>layer</th>
+            <th>op</th>
+            <th>output</th>
+            <th className="num">params</th>
+            <th className="num">MACs</th>
+          </tr>
+        </thead>
+        <tbody>
+          {layers.map((l) => (
+            <tr key={l.name}>
+              <td className="mono">{l.name}</td>
+              <td>{l.op}</td>
+              <td className="mono">{dims(l.outShape)}</td>
+              <td className="num">{l.params ? thousands(l.params) : ''}</td>
+              <td className="num">{l.macs ? metric(l.macs) : ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
