@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../data/sources.js';
@@ -9,6 +9,7 @@ import { formatSeconds, verdictSentence, writeReport } from '../experiments/repo
 import { runExperiment } from '../experiments/runner.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { TrainingBackend } from '../train/backend.js';
+import { makeFolder } from '../train/run_folder.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json, table } from './format.js';
 import { BACKEND_OPTION, backendOf } from './options.js';
@@ -33,8 +34,8 @@ function count(values: Values, name: string, fallback: number, least: number): n
 
 /** The output folder, created if need be, and writable; checked before any training starts. */
 function prepareOut(dir: string): void {
+  makeFolder(dir, `the report folder --out '${dir}'`); // not mkdirSync's recursive form: it spins under /proc
   try {
-    mkdirSync(dir, { recursive: true });
     if (!statSync(dir).isDirectory()) throw new Error('not a folder');
     const probe = join(dir, `.convlab-write-test-${process.pid}`);
     writeFileSync(probe, '');

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytes } from '../analysis/format.js';
 import { FASHION_MNIST_DIR } from '../data/idx.js';
@@ -12,6 +12,7 @@ import type { TrainDefaults } from '../pytorch/train_py.js';
 import { readSafetensorsFile, type Safetensors } from '../runtime/safetensors.js';
 import { fitAuxHeads, matchWeights } from '../runtime/weights.js';
 import { ADAMW, augmentationFor, DEFAULTS, SGD } from '../train/config.js';
+import { makeFolder } from '../train/run_folder.js';
 import { STEP_GAMMA, STEP_MILESTONES } from '../train/schedule.js';
 import { getModel } from '../zoo/index.js';
 import type { Command, CommandIO, Values } from './command.js';
@@ -177,13 +178,7 @@ function exportPytorch(model: string, values: Values, io: CommandIO): number {
     weights: file !== undefined,
     train: TRAIN_DEFAULTS,
   });
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new ConvlabError(
-      `cannot create '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
+  makeFolder(dir, `'${dir}'`); // not mkdirSync's recursive form, which spins forever under /proc
   for (const [name, text] of files) writeFile(join(dir, name), new TextEncoder().encode(text));
   if (file) copyFileSync(weightsPath!, join(dir, 'weights.safetensors'));
   const written = [...files.keys(), ...(file ? ['weights.safetensors'] : [])];

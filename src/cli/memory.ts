@@ -60,7 +60,7 @@ function render(m: MemoryReport, all: boolean): string {
     ...m.notes,
   ];
   const shown = all ? m.timeline : condense(m.timeline);
-  const top = Math.max(...shown.map((t) => t.liveBytes), 1);
+  const top = shown.reduce((m, t) => Math.max(m, t.liveBytes), 1);
   return [
     `${m.model}  batch ${m.batch}  ${m.mode}  strategy ${m.strategy}${train ? `  optimizer ${m.optimizer}` : ''}`,
     '',

@@ -250,5 +250,12 @@ export async function channelStats(set: ImageSet, session: SessionOptions = {}):
   const count = set.count * h * w;
   const mean = Array.from(sum, (v) => v / count / 255);
   const std = Array.from(sum2, (v, k) => Math.sqrt(Math.max(0, v / count / 255 ** 2 - mean[k]! ** 2)));
+  const flat = std.findIndex((s) => !(s > 1e-5)); // float32 sums leave a constant channel a hair above 0
+  if (flat >= 0) {
+    throw new ConvlabError(
+      `the training images of ${set.name} are constant in channel ${flat} (every pixel ${Math.round(mean[flat]! * 255)}): ` +
+        'there is nothing to learn or to normalise; check the data files',
+    );
+  }
   return { mean, std };
 }

@@ -40,10 +40,11 @@ export const LOCK_FILE = 'convlab.pid';
 const why = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
 /**
- * Create `dir` and its missing parents one at a time. (Node's recursive mkdir loops forever under
- * /proc, and reports ENOENT for a read-only filesystem; one level at a time gives the real error.)
+ * Create `dir` and its missing parents one at a time; returns the folders it created. (Node's
+ * recursive mkdir loops forever under /proc, and reports ENOENT for a read-only filesystem; one
+ * level at a time gives the real error.) `what` names the folder in the message.
  */
-function makeFolder(dir: string): string[] {
+export function makeFolder(dir: string, what = `the output folder --out '${dir}'`): string[] {
   const missing: string[] = [];
   for (let p = resolve(dir); !existsSync(p); p = dirname(p)) {
     missing.unshift(p);
@@ -59,10 +60,7 @@ function makeFolder(dir: string): string[] {
       const code = why(e);
       const hint =
         code === 'EROFS' ? ' (a read-only filesystem)' : code === 'EACCES' ? ' (permission denied)' : '';
-      throw new ConvlabError(
-        `cannot create the output folder --out '${dir}': ${code}${hint}`,
-        fileFailureExitCode(e),
-      );
+      throw new ConvlabError(`cannot create ${what}: ${code}${hint}`, fileFailureExitCode(e));
     }
   }
   return created;
