@@ -21,6 +21,9 @@ it writes, per opset and form:
 and once per model OUT_DIR/<model>.json:
     input    [3, H, W]
     params   sum of numel over model.parameters() (torchvision's count)
+    bn_channels  channels of all BatchNorm2d layers: folding one into the bias-free conv before it
+             removes its weight and bias and gives the conv a bias, so the eval export holds
+             params - bn_channels
     macs     conv + linear multiply-accumulates at batch 1 counted by forward hooks:
              conv = out.numel() * (in_channels / groups) * kh * kw; linear = out.numel() * in_features
     modules  names of the nn.Conv2d / nn.Linear modules in execution order
@@ -121,6 +124,7 @@ def main():
             "model": name,
             "input": [3, size, size],
             "params": sum(t.numel() for t in model.parameters()),
+            "bn_channels": sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)),
             "macs": macs,
             "modules": modules,
         }

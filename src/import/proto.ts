@@ -87,6 +87,8 @@ export interface OnnxModel {
 export const MAX_RANK = 16;
 const CHUNK = 1 << 16;
 const utf8 = new TextDecoder('utf-8');
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the characters to remove
+const CONTROL = /[\u0000-\u001f\u007f]/g;
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -175,7 +177,8 @@ class Reader {
         ? this.window(n, stop).subarray(this.pos - this.bufStart, this.pos - this.bufStart + n)
         : this.src.read(this.pos, n);
     this.pos = stop;
-    return utf8.decode(bytes);
+    // Control characters never belong in a name; replaced, so every message stays one line.
+    return utf8.decode(bytes).replace(CONTROL, '\uFFFD');
   }
 
   skip(wire: number, end: number): void {

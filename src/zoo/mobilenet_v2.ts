@@ -36,10 +36,8 @@ export function makeDivisible(v: number, divisor: number, minValue = divisor): n
 /** Stem conv, the inverted-residual stages, a 1x1 conv to 1280, global average pool, classifier. */
 export function buildMobileNetV2(name: string, c: MobileNetV2Config, o: BuildOptions): Graph {
   const b = new GraphBuilder(name, 'mobilenet')
-    .initialise('conv2d', {
-      weight: { kind: 'kaiming_normal', mode: 'fan_out' },
-      bias: { kind: 'constant', value: 0 },
-    })
+    // torchvision also zeroes conv biases, but none of MobileNetV2's convolutions has one.
+    .initialise('conv2d', { weight: { kind: 'kaiming_normal', mode: 'fan_out' } })
     .initialise('linear', { weight: { kind: 'normal', std: 0.01 }, bias: { kind: 'constant', value: 0 } });
   let x = b.input(o.input);
   // The last conv widens with the multiplier but never narrows below 1280.

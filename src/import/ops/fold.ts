@@ -16,8 +16,15 @@ const FOLD_LIMIT = 1 << 16;
 export const folderFor = (opType: string): Folder | undefined => folders.get(opType);
 export const foldedOps = (): string[] => [...folders.keys()].sort();
 
-const fold = (opTypes: readonly string[], f: Folder) => {
-  for (const t of opTypes) folders.set(t, f);
+/** Register folder `f`, which takes `min` to `max` inputs (checked here, so a folder may index them). */
+const fold = (opTypes: readonly string[], f: Folder, min = 1, max = min) => {
+  const checked: Folder = (c, inputs) => {
+    if (inputs.length < min || inputs.length > max) {
+      c.fail(`takes ${min === max ? min : `${min} to ${max}`} inputs, got ${inputs.length}`);
+    }
+    return f(c, inputs);
+  };
+  for (const t of opTypes) folders.set(t, checked);
 };
 
 const small = (c: NodeContext, k: Const): Float32Array | Float64Array => {
@@ -69,22 +76,27 @@ const elementwise =
 fold(
   ['Add'],
   elementwise((a, b) => a + b),
+  2,
 );
 fold(
   ['Sub'],
   elementwise((a, b) => a - b),
+  2,
 );
 fold(
   ['Mul'],
   elementwise((a, b) => a * b),
+  2,
 );
 fold(
   ['Div'],
   elementwise((a, b, float) => (float ? a / b : b === 0 ? 0 : Math.trunc(a / b))),
+  2,
 );
 fold(
   ['Pow'],
   elementwise((a, b) => a ** b),
+  2,
 );
 
 const unaryFold = (opTypes: readonly string[], f: (v: number) => number) =>
@@ -106,61 +118,85 @@ fold(['Cast'], (c, [x]) => {
 const axesOf = (c: NodeContext): number[] | undefined =>
   c.opset >= 13 ? (c.has(1) ? c.constant(1).ints(`${c.node.opType} axes`) : undefined) : c.ints('axes');
 
-fold(['Unsqueeze'], (c, [x]) => {
-  const axes = axesOf(c) ?? c.fail('Unsqueeze needs axes');
-  const rank = x!.dims.length + axes.length;
-  const norm = new Set(axes.map((a) => (a < 0 ? a + rank : a)));
-  const dims: number[] = [];
-  let j = 0;
-  for (let i = 0; i < rank; i++) dims.push(norm.has(i) ? 1 : x!.dims[j++]!);
-  if (j !== x!.dims.length) c.fail(`axes [${axes.join(',')}] do not fit rank ${rank}`);
-  return Const.of(small(c, x!), dims, x!.float);
-});
+fold(
+  ['Unsqueeze'],
+  (c, [x]) => {
+    const axes = axesOf(c) ?? c.fail('Unsqueeze needs axes');
+    const rank = x!.dims.length + axes.length;
+    const norm = new Set(axes.map((a) => (a < 0 ? a + rank : a)));
+    const dims: number[] = [];
+    let j = 0;
+    for (let i = 0; i < rank; i++) dims.push(norm.has(i) ? 1 : x!.dims[j++]!);
+    if (j !== x!.dims.length) c.fail(`axes [${axes.join(',')}] do not fit rank ${rank}`);
+    return Const.of(small(c, x!), dims, x!.float);
+  },
+  1,
+  2,
+);
 
-fold(['Squeeze'], (c, [x]) => {
-  const rank = x!.dims.length;
-  const axes = (axesOf(c) ?? x!.dims.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) =>
-    a < 0 ? a + rank : a,
-  );
-  return Const.of(
-    small(c, x!),
-    x!.dims.filter((_, i) => !axes.includes(i)),
-    x!.float,
-  );
-});
+fold(
+  ['Squeeze'],
+  (c, [x]) => {
+    const rank = x!.dims.length;
+    const axes = (axesOf(c) ?? x!.dims.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) =>
+      a < 0 ? a + rank : a,
+    );
+    return Const.of(
+      small(c, x!),
+      x!.dims.filter((_, i) => !axes.includes(i)),
+      x!.float,
+    );
+  },
+  1,
+  2,
+);
 
-fold(['Gather'], (c, [data, indices]) => {
-  const axis = c.int('axis', 0);
-  if (data!.dims.length !== 1 || axis !== 0) c.fail('convlab folds Gather of a 1-D constant only');
-  const v = small(c, data!);
-  const picked = indices!.ints('Gather indices').map((i) => {
-    const j = i < 0 ? i + v.length : i;
-    if (j < 0 || j >= v.length) c.fail(`index ${i} is out of range for ${v.length} values`);
-    return v[j]!;
-  });
-  return Const.of(picked, indices!.dims, data!.float);
-});
+fold(
+  ['Gather'],
+  (c, [data, indices]) => {
+    const axis = c.int('axis', 0);
+    if (data!.dims.length !== 1 || axis !== 0) c.fail('convlab folds Gather of a 1-D constant only');
+    const v = small(c, data!);
+    const picked = indices!.ints('Gather indices').map((i) => {
+      const j = i < 0 ? i + v.length : i;
+      if (j < 0 || j >= v.length) c.fail(`index ${i} is out of range for ${v.length} values`);
+      return v[j]!;
+    });
+    return Const.of(picked, indices!.dims, data!.float);
+  },
+  2,
+);
 
-fold(['Concat'], (c, parts) => {
-  if (!parts.every((p) => p.dims.length === 1)) c.fail('convlab folds Concat of 1-D constants only');
-  const values = parts.flatMap((p) => Array.from(small(c, p)));
-  return Const.of(
-    values,
-    [values.length],
-    parts.some((p) => p.float),
-  );
-});
+fold(
+  ['Concat'],
+  (c, parts) => {
+    if (!parts.every((p) => p.dims.length === 1)) c.fail('convlab folds Concat of 1-D constants only');
+    const values = parts.flatMap((p) => Array.from(small(c, p)));
+    return Const.of(
+      values,
+      [values.length],
+      parts.some((p) => p.float),
+    );
+  },
+  1,
+  1 << 16,
+);
 
-fold(['Slice'], (c, [x, starts, ends, axes, steps]) => {
-  if (x!.dims.length !== 1 || c.opset < 10) c.fail('convlab folds Slice of a 1-D constant only');
-  const v = Array.from(small(c, x!));
-  const step = steps ? steps.ints('Slice steps')[0]! : 1;
-  if (axes && axes.ints('Slice axes')[0]! !== 0) c.fail('Slice axis');
-  const clamp = (b: number) => Math.min(Math.max(b < 0 ? b + v.length : b, 0), v.length);
-  const [s, e] = [clamp(starts!.ints('Slice starts')[0]!), clamp(ends!.ints('Slice ends')[0]!)];
-  if (step !== 1) c.fail('convlab folds Slice with step 1 only');
-  return Const.of(v.slice(s, e), [Math.max(0, e - s)], x!.float);
-});
+fold(
+  ['Slice'],
+  (c, [x, starts, ends, axes, steps]) => {
+    if (x!.dims.length !== 1 || c.opset < 10) c.fail('convlab folds Slice of a 1-D constant only');
+    const v = Array.from(small(c, x!));
+    const step = steps ? steps.ints('Slice steps')[0]! : 1;
+    if (axes && axes.ints('Slice axes')[0]! !== 0) c.fail('Slice axis');
+    const clamp = (b: number) => Math.min(Math.max(b < 0 ? b + v.length : b, 0), v.length);
+    const [s, e] = [clamp(starts!.ints('Slice starts')[0]!), clamp(ends!.ints('Slice ends')[0]!)];
+    if (step !== 1) c.fail('convlab folds Slice with step 1 only');
+    return Const.of(v.slice(s, e), [Math.max(0, e - s)], x!.float);
+  },
+  3,
+  5,
+);
 
 fold(['Transpose'], (c, [x]) => {
   const perm = c.ints('perm') ?? [1, 0];

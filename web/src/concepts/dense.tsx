@@ -4,7 +4,7 @@ import { numel } from '../../../src/ir/shape.js';
 import { ChartView, SERIES } from '../chart.js';
 import { binaryStep, bytes, compactBytes, times } from '../format.js';
 import { analyse } from '../lab.js';
-import { memoryOf } from '../memory.js';
+import { type MemoryReport, memoryOf } from '../memory.js';
 import { hrefOf, Link } from '../router.js';
 import { blocksOfType, type Concept, LayerLink, Verdict } from './kit.js';
 
@@ -25,6 +25,85 @@ function growth(model: string, blockName: string) {
       newBytes: numel(out.ctx.output) * FLOAT,
     };
   });
+}
+
+type Growth = ReturnType<typeof growth>;
+
+/** Bytes of the concatenations made so far against those of the new maps, layer by layer. */
+function growthChart(g: Growth): ChartConfiguration {
+  let running = 0;
+  const cumulative = g.map((l) => (running += l.concatBytes));
+  let added = 0;
+  const linear = g.map((l) => (added += l.newBytes));
+  return {
+    type: 'line',
+    data: {
+      labels: g.map((l) => String(l.layer)),
+      datasets: [
+        {
+          label: 'concatenations made so far (naive)',
+          data: cumulative,
+          borderColor: SERIES[1],
+          backgroundColor: SERIES[1],
+          pointRadius: 2,
+        },
+        {
+          label: 'new feature maps so far (k per layer)',
+          data: linear,
+          borderColor: SERIES[0],
+          backgroundColor: SERIES[0],
+          pointRadius: 2,
+        },
+      ],
+    },
+    options: {
+      plugins: {
+        legend: { position: 'bottom' },
+        tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${bytes(c.parsed.y ?? 0)}` } },
+      },
+      scales: {
+        x: { title: { display: true, text: `dense layer of ${BLOCK}` } },
+        y: {
+          beginAtZero: true,
+          ticks: { stepSize: binaryStep(running), callback: (v) => compactBytes(Number(v)) },
+        },
+      },
+    },
+  };
+}
+
+/** Activations and training peaks, naive and with shared buffers. */
+function PeakTable({
+  models,
+}: {
+  models: readonly { model: string; naive: MemoryReport; shared: MemoryReport }[];
+}) {
+  return (
+    <div className="table-wrap">
+      <table className="data">
+        <thead>
+          <tr>
+            <th>model</th>
+            <th className="num">activations (all maps)</th>
+            <th className="num">peak, naive</th>
+            <th className="num">peak, shared buffers</th>
+          </tr>
+        </thead>
+        <tbody>
+          {models.map((m) => (
+            <tr key={m.model}>
+              <td>
+                <Link href={`/model/${m.model}`}>{m.model}</Link>
+              </td>
+              <td className="num">{bytes(m.naive.bytes.activationsTotal)}</td>
+              <td className="num">{bytes(m.naive.bytes.peak)}</td>
+              <td className="num">{bytes(m.shared.bytes.peak)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
 }
 
 const BLOCK = 'features.denseblock3';
@@ -58,47 +137,7 @@ export const denseGrowth: Concept = {
       .ctx.output;
     // Σ_l (c0 + (l-1)k)·H·W·4 = (L·c0 + k·L(L-1)/2)·H·W·4: the closed form the measured sum must match.
     const formula = (L * c0 + (k * L * (L - 1)) / 2) * h! * w! * FLOAT;
-    const config = useMemo<ChartConfiguration>(() => {
-      let running = 0;
-      const cumulative = g.map((l) => (running += l.concatBytes));
-      let added = 0;
-      const linear = g.map((l) => (added += l.newBytes));
-      return {
-        type: 'line',
-        data: {
-          labels: g.map((l) => String(l.layer)),
-          datasets: [
-            {
-              label: 'concatenations made so far (naive)',
-              data: cumulative,
-              borderColor: SERIES[1],
-              backgroundColor: SERIES[1],
-              pointRadius: 2,
-            },
-            {
-              label: 'new feature maps so far (k per layer)',
-              data: linear,
-              borderColor: SERIES[0],
-              backgroundColor: SERIES[0],
-              pointRadius: 2,
-            },
-          ],
-        },
-        options: {
-          plugins: {
-            legend: { position: 'bottom' },
-            tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${bytes(c.parsed.y ?? 0)}` } },
-          },
-          scales: {
-            x: { title: { display: true, text: `dense layer of ${BLOCK}` } },
-            y: {
-              beginAtZero: true,
-              ticks: { stepSize: binaryStep(running), callback: (v) => compactBytes(Number(v)) },
-            },
-          },
-        },
-      };
-    }, [g]);
+    const config = useMemo(() => growthChart(g), [g]);
     const batch = 32;
     const mem = ['densenet121', 'resnet50'].map((m) => ({
       model: m,
@@ -122,30 +161,7 @@ export const denseGrowth: Concept = {
           quadratic term stays alive until backward. The memory pass at batch {batch}, one training step
           (SGD):
         </p>
-        <div className="table-wrap">
-          <table className="data">
-            <thead>
-              <tr>
-                <th>model</th>
-                <th className="num">activations (all maps)</th>
-                <th className="num">peak, naive</th>
-                <th className="num">peak, shared buffers</th>
-              </tr>
-            </thead>
-            <tbody>
-              {mem.map((m) => (
-                <tr key={m.model}>
-                  <td>
-                    <Link href={`/model/${m.model}`}>{m.model}</Link>
-                  </td>
-                  <td className="num">{bytes(m.naive.bytes.activationsTotal)}</td>
-                  <td className="num">{bytes(m.naive.bytes.peak)}</td>
-                  <td className="num">{bytes(m.shared.bytes.peak)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <PeakTable models={mem} />
         <p>
           Pleiss et al.'s memory-efficient DenseNet writes the concatenation, BN and ReLU outputs to shared
           buffers and recomputes them in backward (the <code>shared</code> strategy). See both timelines in

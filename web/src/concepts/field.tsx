@@ -25,6 +25,111 @@ function path(model: string, layer: string) {
   return { a, steps };
 }
 
+type Step = ReturnType<typeof path>['steps'][number];
+
+/** Each layer of the path with the closed form's term and both formulas over the layers before and after. */
+function pathRows(steps: readonly Step[]) {
+  const w = steps.map((s) => s.window);
+  let before = 1;
+  return steps.map((s, l) => {
+    const jump = before;
+    before *= s.window.stride;
+    return {
+      ...s,
+      jump,
+      term: (s.window.kernel - 1) * jump,
+      forward: closedForm(w.slice(0, l + 1)),
+      backward: recursion(w.slice(l)),
+    };
+  });
+}
+
+type PathRow = ReturnType<typeof pathRows>[number];
+
+function PathTable({ rows }: { rows: readonly PathRow[] }) {
+  return (
+    <div className="table-wrap">
+      <table className="data">
+        <thead>
+          <tr>
+            <th>l</th>
+            <th>layer</th>
+            <th className="num">k</th>
+            <th className="num">s</th>
+            <th className="num">p</th>
+            <th className="num" title="product of the strides before this layer">
+              Π s before
+            </th>
+            <th className="num" title="closed-form term (k - 1) x product of earlier strides">
+              (k−1)·Π
+            </th>
+            <th className="num" title="closed form over layers 1..l: the field of this layer's output">
+              r (1…l)
+            </th>
+            <th className="num" title="recursion over layers l..L, in units of layer l's input">
+              r (l…L)
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, l) => (
+            <tr key={r.name}>
+              <td className="num">{l + 1}</td>
+              <td>
+                <code>{r.name}</code> <span className="muted">{r.op}</span>
+              </td>
+              <td className="num">{r.window.kernel}</td>
+              <td className="num">{r.window.stride}</td>
+              <td className="num">{r.window.padding}</td>
+              <td className="num">{r.jump}</td>
+              <td className="num">{r.term}</td>
+              <td className="num">{r.forward.size}</td>
+              <td className="num">{r.backward.size}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** What each formula gives, beside the formula. */
+function FormulaPanels({
+  rec,
+  closed,
+}: {
+  rec: ReturnType<typeof recursion>;
+  closed: ReturnType<typeof closedForm>;
+}) {
+  return (
+    <div className="grid2" style={{ marginTop: '1rem' }}>
+      <section className="panel">
+        <h3>Recursion, from the output down</h3>
+        <p className="mono" style={{ fontSize: '0.85rem' }}>
+          r ← s·r + (k − s), S ← s·S, P ← s·P + p
+          <br />
+          from r = 1, S = 1, P = 0 at {LAYER}
+        </p>
+        <p>
+          size <strong>{rec.size}</strong>, stride <strong>{rec.stride}</strong>, padding{' '}
+          <strong>{rec.padding}</strong>
+        </p>
+      </section>
+      <section className="panel">
+        <h3>Closed form, from the input up</h3>
+        <p className="mono" style={{ fontSize: '0.85rem' }}>
+          r = 1 + Σ_l (k_l − 1)·Π_{'{i<l}'} s_i
+          <br />S = Π_l s_l, P = Σ_l p_l·Π_{'{i<l}'} s_i
+        </p>
+        <p>
+          size <strong>{closed.size}</strong>, stride <strong>{closed.stride}</strong>, padding{' '}
+          <strong>{closed.padding}</strong>
+        </p>
+      </section>
+    </div>
+  );
+}
+
 export const fieldFormulas: Concept = {
   id: 'rf-formulas',
   title: 'The receptive field, by both formulas',
@@ -45,18 +150,7 @@ export const fieldFormulas: Concept = {
     const rec = recursion(w);
     const closed = closedForm(w);
     const dag = a.fields.byName.get(LAYER)!;
-    let before = 1;
-    const rows = steps.map((s, l) => {
-      const jump = before;
-      before *= s.window.stride;
-      return {
-        ...s,
-        jump,
-        term: (s.window.kernel - 1) * jump,
-        forward: closedForm(w.slice(0, l + 1)),
-        backward: recursion(w.slice(l)),
-      };
-    });
+    const rows = pathRows(steps);
     const agree =
       rec.size === closed.size &&
       rec.stride === closed.stride &&
@@ -71,73 +165,8 @@ export const fieldFormulas: Concept = {
           , read from each op's spatial facet (ReLUs keep geometry and drop out). The numbers below are along
           H; W is the same.
         </p>
-        <div className="table-wrap">
-          <table className="data">
-            <thead>
-              <tr>
-                <th>l</th>
-                <th>layer</th>
-                <th className="num">k</th>
-                <th className="num">s</th>
-                <th className="num">p</th>
-                <th className="num" title="product of the strides before this layer">
-                  Π s before
-                </th>
-                <th className="num" title="closed-form term (k - 1) x product of earlier strides">
-                  (k−1)·Π
-                </th>
-                <th className="num" title="closed form over layers 1..l: the field of this layer's output">
-                  r (1…l)
-                </th>
-                <th className="num" title="recursion over layers l..L, in units of layer l's input">
-                  r (l…L)
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r, l) => (
-                <tr key={r.name}>
-                  <td className="num">{l + 1}</td>
-                  <td>
-                    <code>{r.name}</code> <span className="muted">{r.op}</span>
-                  </td>
-                  <td className="num">{r.window.kernel}</td>
-                  <td className="num">{r.window.stride}</td>
-                  <td className="num">{r.window.padding}</td>
-                  <td className="num">{r.jump}</td>
-                  <td className="num">{r.term}</td>
-                  <td className="num">{r.forward.size}</td>
-                  <td className="num">{r.backward.size}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-        <div className="grid2" style={{ marginTop: '1rem' }}>
-          <section className="panel">
-            <h3>Recursion, from the output down</h3>
-            <p className="mono" style={{ fontSize: '0.85rem' }}>
-              r ← s·r + (k − s), S ← s·S, P ← s·P + p
-              <br />
-              from r = 1, S = 1, P = 0 at {LAYER}
-            </p>
-            <p>
-              size <strong>{rec.size}</strong>, stride <strong>{rec.stride}</strong>, padding{' '}
-              <strong>{rec.padding}</strong>
-            </p>
-          </section>
-          <section className="panel">
-            <h3>Closed form, from the input up</h3>
-            <p className="mono" style={{ fontSize: '0.85rem' }}>
-              r = 1 + Σ_l (k_l − 1)·Π_{'{i<l}'} s_i
-              <br />S = Π_l s_l, P = Σ_l p_l·Π_{'{i<l}'} s_i
-            </p>
-            <p>
-              size <strong>{closed.size}</strong>, stride <strong>{closed.stride}</strong>, padding{' '}
-              <strong>{closed.padding}</strong>
-            </p>
-          </section>
-        </div>
+        <PathTable rows={rows} />
+        <FormulaPanels rec={rec} closed={closed} />
         <Verdict ok={agree && rec.size === 212}>
           Both formulas and the graph pass that runs the lab give {pair(dag.size)} pixels, stride{' '}
           {pair(dag.stride)}, padding {pair(dag.padding)}: the published figure for VGG-16 pool5 (212, 32,
