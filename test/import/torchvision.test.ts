@@ -46,13 +46,11 @@ const CACHE = join(
   `convlab-onnx-${createHash('sha256').update(readFileSync(SCRIPT)).digest('hex').slice(0, 12)}`,
 );
 
-function fixtures(model: string): string {
+/** Export `model` once into the cache; asynchronously, so the test worker keeps answering vitest. */
+async function fixtures(model: string): Promise<string> {
   if (!existsSync(join(CACHE, `${model}.json`))) {
     mkdirSync(CACHE, { recursive: true });
-    await promisify(execFile)(PYTHON, [SCRIPT, CACHE, '--models', model], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      timeout: 600_000,
-    });
+    await promisify(execFile)(PYTHON, [SCRIPT, CACHE, '--models', model], { timeout: 600_000 });
   }
   return CACHE;
 }
