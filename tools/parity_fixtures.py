@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Parity fixtures: seeded weights, a seeded input and PyTorch's eval-mode logits per model.
 
-Run with Debian's /usr/bin/python3 (torch 1.13, torchvision 0.14). test/parity.test.ts runs it into
+Run with Debian's /usr/bin/python3 (torch 1.13, torchvision 0.14). test/onnx/parity.test.ts runs it into
 a temporary directory (the files are too big to commit: resnet50's weights alone are ~100 MB):
 
     /usr/bin/python3 tools/parity_fixtures.py OUTDIR [--models resnet18,xception] [--threads 2]

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Write test/fixtures/python.safetensors: a small file from the Python side, one tensor per dtype
-convlab reads, with values test/safetensors.test.ts knows. Run with Debian's /usr/bin/python3:
+convlab reads, with values test/runtime/safetensors.test.ts knows. Run with Debian's /usr/bin/python3:
 
     /usr/bin/python3 tools/safetensors_fixture.py test/fixtures/python.safetensors
 """

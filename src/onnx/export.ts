@@ -13,7 +13,7 @@ import { GraphWriter, type WeightSource } from './writer.js';
  * gathers initializers and writes the model. Nothing is folded here: BatchNormalization stays its
  * own node, so every initializer keeps its torchvision state_dict name. onnxruntime's full graph
  * optimisation folds it into the Conv before it and fuses the activation after, exactly as it does
- * for torch.onnx.export's already-folded graph; the graph it runs is the same (test/onnx.test.ts
+ * for torch.onnx.export's already-folded graph; the graph it runs is the same (test/onnx/export.test.ts
  * checks the fusion, bench/infer.ts the speed).
  */
 

@@ -36,7 +36,7 @@ export const AvgPool2d = registerOp(
     // The gradient spreads dY evenly over each window: it needs only shapes.
     memory: { inplace: false, view: false, saves: SAVES_NOTHING },
     // onnxruntime's divisor rule is PyTorch's: with count_include_pad a window counts the padding it
-    // covers but not a ceil_mode overhang past it (checked against PyTorch's rule in test/onnx.test.ts).
+    // covers but not a ceil_mode overhang past it (checked against PyTorch's rule in test/onnx/lowering.test.ts).
     onnx: ({ attrs: a }, w, [x]) =>
       emit(w, 'AveragePool', [x!], {
         kernel_shape: { ints: a.kernel },

@@ -11,7 +11,7 @@ import { emit } from '../onnx/emit.js';
  * Arithmetic is modulo the prime 2^31 - 1, every product stays below 2^62, so int64 never
  * overflows. Multiplication by a constant mod a prime is a bijection but linear; the mixing comes
  * from squaring (h^2 + c) and from rotating the 31-bit value by 16 bits. Measured on 10^5
- * consecutive indices (test/random.test.ts): lag-1 and step-to-step correlations below 0.005,
+ * consecutive indices (test/ops/random.test.ts): lag-1 and step-to-step correlations below 0.005,
  * chi-square of 256 pair cells and 100 value bins at their expected sizes.
  */
 

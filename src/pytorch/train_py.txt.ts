@@ -76,6 +76,7 @@ def parse_args(argv=None):
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on GPUs")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even where there are GPUs")
     p.add_argument("--eval-batch", type=int, default=256)
+    p.add_argument("--float64", action="store_true", help="compute in double precision (numerical checks; weights are still written as float32)")
     return p.parse_args(argv)
 
 
@@ -333,12 +334,13 @@ def losses(outputs, labels, config, aux_weights):
 def evaluate(model, images, labels, normalise, device, batch, rank, world):
     """Test loss and accuracy, each process scoring its share, summed across processes."""
     model.eval()
-    mean = torch.tensor(normalise[0], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(normalise[1], device=device).view(1, -1, 1, 1)
+    dtype = next(model.parameters()).dtype
+    mean = torch.tensor(normalise[0], device=device, dtype=dtype).view(1, -1, 1, 1)
+    std = torch.tensor(normalise[1], device=device, dtype=dtype).view(1, -1, 1, 1)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(rank * batch, len(images), batch * world):
-        x = (images[start:start + batch].to(device).float() / 255 - mean) / std
+        x = (images[start:start + batch].to(device).to(dtype) / 255 - mean) / std
         y = labels[start:start + batch].to(device)
         logits = model(x).float()
         loss += F.cross_entropy(logits, y, reduction="sum").double()
@@ -392,7 +394,7 @@ def run_config(args, kind, limit, shape, normalise):
 
 
 def write_checkpoint(path, model, optimizer, state):
-    tensors = dict(model.state_dict())
+    tensors = dict(model.state_dict())  # in the precision trained (float64 with --float64), to resume exactly
     tensors.update({f"optimizer.{k}": v for k, v in optimizer_tensors(model, optimizer).items()})
     exported.save_safetensors(tensors, path, {"state": json.dumps(state)})
 
@@ -457,7 +459,8 @@ def main(argv=None):
             for m in model.modules():
                 if type(m) is nn.BatchNorm2d:
                     m.__class__ = GlobalBatchNorm2d
-    model.to(device)
+    dtype = torch.float64 if args.float64 else torch.float32
+    model.to(device=device, dtype=dtype)
     optimizer = make_optimizer(config, model)
     step = 0
     if state:
@@ -469,16 +472,16 @@ def main(argv=None):
     ddp = DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None) if distributed else model
     amp = use_cuda and not args.no_amp
     scaler = torch.cuda.amp.GradScaler(enabled=amp)
-    mean = torch.tensor(normalise[0], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(normalise[1], device=device).view(1, -1, 1, 1)
+    mean = torch.tensor(normalise[0], device=device, dtype=dtype).view(1, -1, 1, 1)
+    std = torch.tensor(normalise[1], device=device, dtype=dtype).view(1, -1, 1, 1)
     sampler = DistributedSampler(range(len(train_x)), num_replicas=world, rank=rank, shuffle=True, seed=config["seed"], drop_last=True)
     os.makedirs(args.out, exist_ok=True)
     metrics = open(os.path.join(args.out, "metrics.jsonl"), "a") if rank == 0 else None
     log(f"{config['model']}: {len(train_x)} training samples, {steps_per_epoch} steps an epoch of {config['batch']} "
         f"({world} process{'es' if world > 1 else ''} x {local_batch}) on {device.type}, {config['epochs']} epochs")
 
-    last = (0.0, 0)
-    stop = min(total, args.max_steps) if args.max_steps else total
+    last = None
+    stop = min(total, args.max_steps) if args.max_steps is not None else total
     while step < stop:
         epoch, index = divmod(step, steps_per_epoch)
         sampler.set_epoch(epoch)
@@ -491,7 +494,7 @@ def main(argv=None):
             generator = torch.Generator().manual_seed(config["seed"] * 1_000_003 + step * 7919 + rank)
             torch.manual_seed(config["seed"] * 1_000_003 + step * 7919 + rank)
             images = augment(train_x[batch], config["augment"]["pad"], config["augment"]["flip"], generator)
-            x = (images.to(device).float() / 255 - mean) / std
+            x = (images.to(device).to(dtype) / 255 - mean) / std
             y = train_y[batch].to(device)
             lr = learning_rate(config, step, total, warmup)
             for group in optimizer.param_groups:
@@ -534,17 +537,19 @@ def main(argv=None):
         if len(set(digests)) != 1:
             raise SystemExit(f"the processes hold different weights after training: {digests}")
         # Plain nn.BatchNorm2d names and buffers: the weights are convlab's whatever the processes used.
-        tensors = dict(model.state_dict())
+        tensors = {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
         meta = {"mean": json.dumps(normalise[0]), "std": json.dumps(normalise[1]), "trained_on": config["data"], "steps": str(step)}
-        if last[1]:
+        if last:
             meta["test_accuracy"] = str(last[1] / len(test_x))
         exported.save_safetensors(tensors, os.path.join(args.out, "model.safetensors"), meta)
-        summary = {"steps": step, "processes": world, "weights_identical": True, "digest": digest, "test_loss": last[0],
-                   "test_correct": last[1], "test_count": len(test_x), "test_accuracy": last[1] / len(test_x)}
+        summary = {"steps": step, "processes": world, "weights_identical": True, "digests": digests}
+        if last:
+            summary.update(test_loss=last[0], test_correct=last[1], test_count=len(test_x), test_accuracy=last[1] / len(test_x))
         with open(os.path.join(args.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         log(f"weights identical on all {world} process{'es' if world > 1 else ''} (sha256 {digest[:16]})")
-        log(f"wrote {os.path.join(args.out, 'model.safetensors')}; test accuracy {100 * last[1] / len(test_x):.2f}%")
+        accuracy = f"; test accuracy {100 * last[1] / len(test_x):.2f}%" if last else ""
+        log(f"wrote {os.path.join(args.out, 'model.safetensors')}{accuracy}")
     if distributed:
         dist.barrier()
         dist.destroy_process_group()

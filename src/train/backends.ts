@@ -50,9 +50,14 @@ const isBackend = (name: string): name is BackendName => (BACKENDS as readonly s
  */
 export async function trainingBackend(name?: string): Promise<TrainingBackend> {
   if (name === undefined) {
-    return DEFAULT_BACKEND === 'onednn'
-      ? withFallback(await LOADERS.onednn(), onnxruntimeBackend)
-      : onnxruntimeBackend;
+    if (DEFAULT_BACKEND === 'onnxruntime') return onnxruntimeBackend;
+    try {
+      return withFallback(await LOADERS.onednn(), onnxruntimeBackend);
+    } catch (e) {
+      if (!(e instanceof ConvlabError)) throw e;
+      notices.write(`convlab: training on onnxruntime: ${e.message}`);
+      return onnxruntimeBackend;
+    }
   }
   if (!isBackend(name)) {
     throw new ConvlabError(`--backend must be one of ${BACKENDS.join(', ')}, got '${name}'`);

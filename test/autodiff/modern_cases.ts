@@ -27,13 +27,14 @@ import {
   transpose,
 } from '../../src/ops/index.js';
 
+type Case = [string, Graph, { inputScale?: number }?];
 type Around = (body: (x: Tensor) => Tensor, input?: [number, number, number], channels?: number) => Graph;
 
 /**
  * Finite-difference cases of the ops modern CNNs export to (issue 14), run by gradients.test.ts
  * with its own cases; `around` puts a conv before the op and a linear head after it.
  */
-export const modernCases = (around: Around): [string, Graph, { inputScale?: number }?][] => [
+const elementwiseCases = (around: Around): Case[] => [
   ['silu', around((x) => silu(x)), { inputScale: 3 }],
   ['hardsigmoid (PyTorch defaults)', around((x) => hardsigmoid(x)), { inputScale: 8 }],
   [
@@ -83,6 +84,10 @@ export const modernCases = (around: Around): [string, Graph, { inputScale?: numb
       ),
     ),
   ],
+];
+
+/** Shapes, normalisation, padding and resizing. */
+const structuralCases = (around: Around): Case[] => [
   [
     'reshape (channel groups, then back)',
     around((x) =>
@@ -128,4 +133,9 @@ export const modernCases = (around: Around): [string, Graph, { inputScale?: numb
     'resize bilinear align_corners to 11x4',
     around((x) => resize(x, { size: [11, 4], mode: 'bilinear', alignCorners: true })),
   ],
+];
+
+export const modernCases = (around: Around): Case[] => [
+  ...elementwiseCases(around),
+  ...structuralCases(around),
 ];

@@ -1,19 +1,18 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { fileFailureExitCode } from '../../src/ir/errors.js';
 import { writeSafetensorsFile } from '../../src/runtime/safetensors.js';
 import { idxBytes } from '../support/idx.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * Issue #18 cases 1 and 4 through the CLI as a user types it: every user mistake exits 2 with one
  * line naming what is wrong; nothing is an "internal error", nothing hangs or exhausts memory.
  */
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-exit-codes-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('exit-codes');
 let files = 0;
 
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

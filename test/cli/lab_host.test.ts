@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostAllowed, type LabServer, startLabServer } from '../../src/cli/lab.js';
+import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
 /**
  * Issue #18 case 5: the lab answers only requests whose Host header names the loopback address it
@@ -14,14 +14,14 @@ let base: string;
 let server: LabServer;
 
 beforeAll(async () => {
-  base = mkdtempSync(join(tmpdir(), 'convlab-lab-host-'));
+  base = makeTempDir('lab-host');
   writeFileSync(join(base, 'index.html'), '<!doctype html><title>lab</title>');
   server = await startLabServer({ port: 0, root: base });
 });
 
 afterAll(async () => {
   await server.close();
-  rmSync(base, { recursive: true, force: true });
+  removeTempDir(base);
 });
 
 /** GET / with the Host header as given (undefined: none at all). */

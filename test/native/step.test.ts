@@ -95,6 +95,23 @@ describe.skipIf(!built)('a native training step', () => {
     await onOrt.release();
   });
 
+  it('repeats a run with dropout exactly: the same seed draws the same masks', async () => {
+    const build = MODELS['channel split, shuffle and dropout']!;
+    const run = async (seed: number) => {
+      const s = await onednnBackend.create(
+        build(),
+        { batch, optimizer: SGD, seed },
+        { seed: 2 },
+        { threads: 1 },
+      );
+      return twoSteps(s);
+    };
+    const [a, b, other] = [await run(5), await run(5), await run(6)];
+    expect(b.losses).toEqual(a.losses);
+    for (const [name, data] of a.state) expect(b.state.get(name), name).toEqual(data);
+    expect(other.losses[0]).not.toBe(a.losses[0]);
+  });
+
   it('plans every buffer once: the arena is smaller than the buffers it holds', async () => {
     const session = await onednnBackend.create(
       MODELS['conv, BN+ReLU fused']!(),

@@ -35,7 +35,9 @@ describe('element-wise ops of modern CNNs', () => {
       ConvlabError,
     );
   });
+});
 
+describe('element-wise ops in the analysis passes and onnxruntime', () => {
   it('count FLOPs by the rule each op documents', () => {
     const b = new GraphBuilder('t', 'test');
     const x = b.input([2, 3, 3]);

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS } from '../../src/cli/export.js';
 import { withInputShape } from '../../src/ir/graph.js';
 import { initialWeights, Rng, tensorSpecs, type WeightData } from '../../src/ir/init.js';
@@ -11,6 +10,7 @@ import { pytorchFiles } from '../../src/pytorch/export.js';
 import { infer } from '../../src/runtime/infer.js';
 import { type HostTensor, writeSafetensorsFile } from '../../src/runtime/safetensors.js';
 import { buildModel, listModels } from '../../src/zoo/index.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * Every zoo model exported for PyTorch computes what convlab computes: its state_dict is convlab's
@@ -19,8 +19,7 @@ import { buildModel, listModels } from '../../src/zoo/index.js';
  * Models run at a small input (64x64 where they allow it) and 10 classes to keep the run short.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'convlab-pytorch-parity-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('pytorch-parity');
 
 /** Seeded weights whose batch norms have statistics and affine terms far from identity. */
 function seededWeights(r: ResolvedGraph): Map<string, WeightData> {

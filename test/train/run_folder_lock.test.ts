@@ -1,22 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { ConvlabError } from '../../src/ir/errors.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { FILES, LOCK_FILE, lockRunFolder, prepareOut } from '../../src/train/run_folder.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * Issue #18 case 3: a run directory is locked for a run's life; a second run on it exits 2 naming
@@ -24,8 +15,7 @@ import { ROOT } from '../support/paths.js';
  * temporary files are removed; an earlier run is not overwritten without --resume or --force.
  */
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-lock-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('lock');
 let dirs = 0;
 const outDir = () => join(root, `out${dirs++}`);
 

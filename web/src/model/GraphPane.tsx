@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useMemo, useState } from 'react';
+import { type ReactNode, type RefObject, useEffect, useMemo, useRef, useState } from 'react';
 import type { ResolvedGraph } from '../../../src/ir/resolve.js';
 import { compact, dims } from '../format.js';
 import { CATEGORY_STYLE, categoryOf, describeNode } from '../graph/describe.js';
@@ -27,16 +27,14 @@ export function GraphPane({
 }) {
   const r = analysis.resolved;
   const [zoom, setZoom] = useState<number | null>(null);
-  const [paneWidth, setPaneWidth] = useState(800);
+  const scroller = useRef<HTMLDivElement>(null);
+  const pane = usePaneSize(scroller);
 
   const { boxes, frames } = useMemo(() => boxViews(r, folded, tree), [folded, r, tree]);
   const { result, error } = useLayout(folded, boxes, frames);
 
-  const scroller = (el: HTMLDivElement | null) => {
-    if (el && Math.abs(el.clientWidth - paneWidth) > 4) setPaneWidth(el.clientWidth);
-  };
-  // Fit the width, but never below a readable size: wider graphs scroll sideways instead.
-  const fit = result ? Math.min(1, Math.max(0.6, (paneWidth - 8) / result.layout.width)) : 1;
+  // On open the whole graph fits its pane, at every width; the zoom buttons then enlarge it.
+  const fit = result ? fitScale(result.layout, pane) : 1;
   const scale = zoom ?? fit;
   const pending = !result || result.folded !== folded;
   const labelled = labelsFit(folded.items.length, folded.edges.length);
@@ -51,7 +49,11 @@ export function GraphPane({
             ? `laying out ${folded.items.length} boxes, ${folded.edges.length} edges…`
             : `${folded.items.length} boxes, ${folded.edges.length} edges${labelled ? '' : ' (shapes on hover)'}`}
         </span>
-        <button type="button" aria-label="zoom out" onClick={() => setZoom(Math.max(0.2, scale / 1.25))}>
+        <button
+          type="button"
+          aria-label="zoom out"
+          onClick={() => setZoom(Math.max(Math.min(0.2, fit), scale / 1.25))}
+        >
           −
         </button>
         <button
@@ -87,6 +89,40 @@ export function GraphPane({
       <Legend />
     </>
   );
+}
+
+/** The scale at which a layout fits inside a pane of `size` (a small margin kept), never above 100%. */
+export function fitScale(
+  l: Pick<Layout, 'width' | 'height'>,
+  size: { width: number; height: number },
+): number {
+  const margin = 8;
+  const scale = Math.min(1, (size.width - margin) / l.width, (size.height - margin) / l.height);
+  return Number.isFinite(scale) && scale > 0.02 ? scale : 0.02;
+}
+
+/**
+ * The pane's inner size, kept current as the window or the layout around it changes: measured
+ * once the pane is in the document (a first guess would place the graph off-centre) and again on
+ * every resize.
+ */
+function usePaneSize(ref: RefObject<HTMLDivElement | null>): { width: number; height: number } {
+  const [size, setSize] = useState({ width: 800, height: 600 });
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const measure = () =>
+      setSize((old) =>
+        Math.abs(old.width - el.clientWidth) > 2 || Math.abs(old.height - el.clientHeight) > 2
+          ? { width: el.clientWidth, height: el.clientHeight }
+          : old,
+      );
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [ref]);
+  return size;
 }
 
 /** What each box and frame of the folded graph shows: names, sizes, the category's colours. */
