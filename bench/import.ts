@@ -38,7 +38,8 @@ function vgg16(dir: string): { ms: number; fileMB: number; rssGrowthMB: number; 
 function chain500(): Uint8Array {
   const b = new GraphBuilder('chain500', 'bench');
   let x = b.input([8, 8, 8]);
-  for (let i = 0; i < 250; i++) x = relu(conv2d(x, { out: 8, kernel: 3, padding: 1 }, `conv${i}`), `relu${i}`);
+  for (let i = 0; i < 250; i++)
+    x = relu(conv2d(x, { out: 8, kernel: 3, padding: 1 }, `conv${i}`), `relu${i}`);
   b.output(x);
   return exportOnnx(b.build(), { mode: 'infer' });
 }
