@@ -46,6 +46,9 @@ const defaultIO: CommandIO = {
   stderr: (text) => process.stderr.write(`${text}\n`),
 };
 
+/** An error message on one line, whatever a library put in it (onnxruntime's span several). */
+const oneLine = (message: string): string => message.trim().replace(/\s*\n\s*/g, '; ');
+
 /** Run the CLI; returns the exit code. Never prints a stack trace for a user mistake. */
 export async function main(argv: readonly string[], io: CommandIO = defaultIO): Promise<number> {
   const [name, ...rest] = argv;
@@ -89,10 +92,12 @@ export async function main(argv: readonly string[], io: CommandIO = defaultIO): 
     return await command.run(parsed.positionals, parsed.values as Values, io);
   } catch (e) {
     if (e instanceof ConvlabError) {
-      io.stderr(`convlab ${name}: ${e.message}`);
+      io.stderr(`convlab ${name}: ${oneLine(e.message)}`);
       return e.exitCode;
     }
-    io.stderr(`convlab ${name}: internal error: ${(e as Error).message} (set CONVLAB_DEBUG=1 for the stack)`);
+    io.stderr(
+      `convlab ${name}: internal error: ${oneLine(String((e as Error)?.message ?? e))} (set CONVLAB_DEBUG=1 for the stack)`,
+    );
     if (process.env['CONVLAB_DEBUG']) io.stderr(String((e as Error).stack));
     return 1;
   }

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConvlabError } from '../ir/errors.js';
+import { readBounded } from '../runtime/read_bounded.js';
 import { checkLabels, type Dataset, dataset, type ImageSet, imageSet } from './dataset.js';
 import { datasetDir, findFile, MAX_FILE_BYTES, readDataFile } from './files.js';
 
@@ -69,7 +70,8 @@ function classNamesFrom(
   fallback?: readonly string[],
 ): readonly string[] | undefined {
   if (!existsSync(file)) return fallback;
-  const names = readFileSync(file, 'utf8')
+  const names = readBounded(file, 'namesBytes', 'class names file')
+    .toString('utf8')
     .split(/\r?\n/)
     .map((s) => s.trim())
     .filter(Boolean);

@@ -51,6 +51,8 @@ export const LIMITS = {
   weightsBytes: { max: 2 ** 31 - 1, why: 'the largest file Node reads into one buffer' },
   /** One data set file (IDX, CIFAR binary batch), gzip-compressed or not, after decompression. */
   datasetBytes: { max: 2 ** 31 - 1, why: 'the largest file Node reads into one buffer' },
+  /** A data set's text file of class names (CIFAR's batches.meta.txt). */
+  namesBytes: { max: MiB, why: 'a thousand class names take a few KiB' },
   /** --pad of train: zero padding added around each image before the random crop. */
   pad: { max: 1024, why: 'padding beyond the image itself only crops zeros, and costs memory per image' },
   /** --epochs of train. */

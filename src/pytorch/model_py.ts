@@ -21,7 +21,10 @@ export interface ModelSource {
  * state_dict), and a module-level build(). Only torch is imported.
  */
 export function modelPy(r: ResolvedGraph, source: ModelSource): string {
-  const rootName = className(r.graph.name);
+  // The model's class is named after it, unless a block type has that name (a spec named after its block).
+  const types = new Set(r.graph.blocks.map((b) => b.type));
+  const named = className(r.graph.name);
+  const rootName = types.has(named) || named === 'L2Norm' ? `${named}Net` : named;
   const writer = new ModuleWriter(rootName);
   const tree = scopeTree(r);
   writer.scopeCall(tree);

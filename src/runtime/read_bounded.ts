@@ -3,7 +3,7 @@ import { ConvlabError } from '../ir/errors.js';
 import { LIMITS } from '../ir/limits.js';
 
 /** The file size bounds of src/ir/limits.ts. */
-export type FileLimit = 'specBytes' | 'imageBytes' | 'weightsBytes' | 'datasetBytes';
+export type FileLimit = 'specBytes' | 'imageBytes' | 'weightsBytes' | 'datasetBytes' | 'namesBytes';
 
 const CHUNK = 1 << 20;
 

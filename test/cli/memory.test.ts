@@ -1,40 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { Values } from '../../src/cli/command.js';
-import { COMMANDS } from '../../src/cli/main.js';
-import { memory } from '../../src/cli/memory.js';
-import { ConvlabError, concat, conv2d, GraphBuilder, listModels, relu, toSpec } from '../../src/index.js';
+import { concat, conv2d, GraphBuilder, listModels, relu, toSpec } from '../../src/index.js';
 import { cli, type Run } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 const tmp = tempDir('cli-memory');
-const registered = COMMANDS.some((c) => c.name === 'memory');
 const has = (name: string): boolean => listModels().some((m) => m.name === name);
 
-/** `convlab memory ...` through main once it is registered; until then, the same parse-run-catch by hand. */
-async function convlabMemory(...argv: string[]): Promise<Run> {
-  if (registered) return cli('memory', ...argv);
-  let stdout = '';
-  let stderr = '';
-  try {
-    let parsed: ReturnType<typeof parseArgs>;
-    try {
-      parsed = parseArgs({ args: argv, options: memory.options, allowPositionals: true, strict: true });
-    } catch (e) {
-      throw new ConvlabError((e as Error).message.split('\n')[0]!);
-    }
-    const code = await memory.run(parsed.positionals, parsed.values as Values, {
-      stdout: (t) => (stdout += `${t}\n`),
-      stderr: (t) => (stderr += `${t}\n`),
-    });
-    return { code, stdout, stderr };
-  } catch (e) {
-    if (!(e instanceof ConvlabError)) throw e;
-    return { code: e.exitCode, stdout, stderr: `convlab memory: ${e.message}\n` };
-  }
-}
+/** `convlab memory ...` in process, through main. */
+const convlabMemory = (...argv: string[]): Promise<Run> => cli('memory', ...argv);
 
 interface Out {
   model: string;

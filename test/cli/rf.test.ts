@@ -1,35 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { Values } from '../../src/cli/command.js';
-import { COMMANDS } from '../../src/cli/main.js';
-import { rf } from '../../src/cli/rf.js';
-import { add, ConvlabError, conv2d, GraphBuilder, listModels, relu, toSpec } from '../../src/index.js';
+import { add, conv2d, GraphBuilder, listModels, relu, toSpec } from '../../src/index.js';
 import { cli, type Run } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 const tmp = tempDir('cli-rf');
-const registered = COMMANDS.some((c) => c.name === 'rf');
 const has = (name: string): boolean => listModels().some((m) => m.name === name);
 
-/** `convlab rf ...` through main once it is registered; until then, the same parse-run-catch by hand. */
-async function convlabRf(...argv: string[]): Promise<Run> {
-  if (registered) return cli('rf', ...argv);
-  let stdout = '';
-  let stderr = '';
-  try {
-    const { values, positionals } = parseArgs({ args: argv, options: rf.options, allowPositionals: true });
-    const code = await rf.run(positionals, values as Values, {
-      stdout: (t) => (stdout += `${t}\n`),
-      stderr: (t) => (stderr += `${t}\n`),
-    });
-    return { code, stdout, stderr };
-  } catch (e) {
-    if (!(e instanceof ConvlabError)) throw e;
-    return { code: e.exitCode, stdout, stderr: `convlab rf: ${e.message}\n` };
-  }
-}
+/** `convlab rf ...` in process, through main. */
+const convlabRf = (...argv: string[]): Promise<Run> => cli('rf', ...argv);
 
 interface RfLayer {
   name: string;

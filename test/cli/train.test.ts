@@ -1,14 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import type { Values } from '../../src/cli/command.js';
-import { COMMANDS } from '../../src/cli/main.js';
-import { trainCommand } from '../../src/cli/train.js';
 import { FASHION_MNIST_DIR } from '../../src/data/idx.js';
-import { ConvlabError } from '../../src/ir/errors.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import { DEFAULT_BACKEND } from '../../src/train/backends.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
@@ -22,30 +17,8 @@ const root = tempDir('cli-train');
 let dirs = 0;
 const outDir = () => join(root, `out${dirs++}`);
 
-/**
- * `convlab train ...` in process. Through the CLI's own main() once main.ts registers the command;
- * until then through the same steps main() takes (parse, run, map a ConvlabError to its exit code).
- */
-async function train(...argv: string[]): Promise<Run> {
-  if (COMMANDS.some((c) => c.name === 'train')) return cli('train', ...argv);
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: (t: string) => (stdout += `${t}\n`), stderr: (t: string) => (stderr += `${t}\n`) };
-  try {
-    const parsed = parseArgs({
-      args: argv,
-      options: trainCommand.options,
-      allowPositionals: true,
-      strict: true,
-    });
-    const code = await trainCommand.run(parsed.positionals, parsed.values as Values, io);
-    return { code, stdout, stderr };
-  } catch (e) {
-    if (!(e instanceof ConvlabError)) throw e;
-    io.stderr(`convlab train: ${e.message}`);
-    return { code: e.exitCode, stdout, stderr };
-  }
-}
+/** `convlab train ...` in process, through main. */
+const train = (...argv: string[]): Promise<Run> => cli('train', ...argv);
 
 /** Two conv-BN-ReLU layers, global pooling and a linear classifier, as a spec file. */
 function tinySpec(name: string, input: number[], classes = 10, width = 8): string {
