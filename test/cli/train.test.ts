@@ -412,10 +412,7 @@ describe('--backend on the other commands that train', () => {
     };
     one(await cli('bench', 'infer', 'resnet20', '--backend', 'onednn'), /bench infer runs on onnxruntime/);
     if (bindingBuilt()) return; // then --backend onednn trains: the refusals below are for a machine without it
-    one(
-      await cli('bench', 'train', 'resnet20', '--backend', 'onednn'),
-      /oneDNN backend is not built/,
-    );
+    one(await cli('bench', 'train', 'resnet20', '--backend', 'onednn'), /oneDNN backend is not built/);
     const out = outDir();
     one(
       await cli('experiment', 'degradation', '--out', out, '--backend', 'onednn'),
