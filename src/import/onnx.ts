@@ -14,6 +14,7 @@ import './ops/layers.js';
 import './ops/norm.js';
 import './ops/pooling.js';
 import './ops/reshape.js';
+import './ops/spatial.js';
 import { decodeModel, type OnnxModel, type OnnxNode, type ValueInfo } from './proto.js';
 import { type ByteSource, type ExternalFiles, noExternalFiles } from './source.js';
 import { typeName } from './tensor.js';

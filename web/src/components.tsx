@@ -11,7 +11,7 @@ export function Stat({ k, v, s, testId }: { k: string; v: string; s?: string; te
   );
 }
 
-const GROUPS = { zoo: 'zoo', example: 'examples' } as const;
+const GROUPS = { zoo: 'zoo', example: 'examples', onnx: 'opened ONNX files' } as const;
 
 /** The zoo models and the canon examples as a select's option groups, `first` group on top. */
 export function CatalogueOptions({ first }: { first: CatalogueEntry['kind'] }) {

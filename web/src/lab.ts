@@ -20,8 +20,8 @@ export interface CatalogueEntry {
   readonly family: string;
   readonly description: string;
   readonly input: readonly [number, number, number];
-  /** Zoo models are built by the registry; examples come from examples/*.json. */
-  readonly kind: 'zoo' | 'example';
+  /** Zoo models are built by the registry; examples come from examples/*.json; 'onnx' files the user opened. */
+  readonly kind: 'zoo' | 'example' | 'onnx';
   /** The spec text for examples. */
   readonly spec?: string;
 }
@@ -64,6 +64,30 @@ export const catalogue: readonly CatalogueEntry[] = [
 ];
 
 const byName = new Map(catalogue.map((e) => [e.name, e]));
+/** Graphs of the ONNX files opened in this page (read in the browser, never uploaded). */
+const openedGraphs = new Map<string, Graph>();
+
+/**
+ * Add a graph imported from an ONNX file the user opened, under a name no catalogue model has, and
+ * return that name (the model page's route).
+ */
+export function addImported(fileName: string, graph: Graph): string {
+  const base = fileName.replace(/\.onnx$/i, '') || 'model';
+  let name = base;
+  for (let i = 2; byName.has(name) && !openedGraphs.has(name); i++) name = `${base}-${i}`;
+  const input = graph.nodes[0]!.attrs['shape'] as [number, number, number];
+  const entry: CatalogueEntry = {
+    name,
+    family: 'onnx',
+    description: `opened from ${fileName}`,
+    input,
+    kind: 'onnx',
+  };
+  byName.set(name, entry);
+  openedGraphs.set(name, graph);
+  analyses.delete(name);
+  return name;
+}
 export const findEntry = (name: string): CatalogueEntry | undefined => byName.get(name);
 
 export interface Analysis {
@@ -79,6 +103,7 @@ export interface Analysis {
 const analyses = new Map<string, Analysis>();
 
 export function graphOf(entry: CatalogueEntry): Graph {
+  if (entry.kind === 'onnx') return openedGraphs.get(entry.name)!;
   return entry.kind === 'zoo'
     ? buildModel(entry.name)
     : fromSpec(JSON.parse(entry.spec!), `${entry.name}.json`);

@@ -6,6 +6,7 @@ import { binaryStep, bytes, compact, compactBytes, metric, thousands } from '../
 import { useAnalyses, useProgressive } from '../hooks.js';
 import { type Analysis, zooEntries } from '../lab.js';
 import { memoryOf } from '../memory.js';
+import { OpenOnnx } from '../model/OpenOnnx.js';
 import { hrefOf, Link, type Route, setQuery } from '../router.js';
 
 interface Row {
@@ -137,6 +138,7 @@ export function ZooPage({ route }: { route: Route }) {
         a model to see its graph; tick two or more to compare them.
       </p>
       <div className="controls">
+        <OpenOnnx />
         <label>
           search
           <input
