@@ -144,7 +144,7 @@ const commandLine = (model: string, values: Values): string =>
     model,
     ...Object.entries(values)
       .filter(([k, v]) => v !== undefined && k !== 'force' && k !== 'json')
-      .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`)),
+      .map(([k, v]) => (v === true ? `--${k}` : `${k === 'output' ? '-o' : `--${k}`} ${String(v)}`)),
   ].join(' ');
 
 /** `--format pytorch -o DIR`: model.py, train.py and README.md (and weights.safetensors with --weights). */

@@ -1,15 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCifar10 } from '../../src/data/cifar.js';
 import { loadIdx } from '../../src/data/idx.js';
 import { ConvlabError } from '../../src/ir/errors.js';
+import { tempDir } from '../support/tmp.js';
 
 /** Issue #18: the data set readers read bounded amounts, and empty files or devices are user errors. */
 
-const root = mkdtempSync(join(tmpdir(), 'convlab-bounded-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('bounded');
 
 const IDX = [
   'train-images-idx3-ubyte',

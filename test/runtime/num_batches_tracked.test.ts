@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { readSafetensorsFile } from '../../src/runtime/safetensors.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * Issue #18 case 6: a torchvision state_dict saved without `num_batches_tracked` (what many
@@ -16,8 +16,7 @@ import { ROOT } from '../support/paths.js';
 
 const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torchvision']).status === 0;
-const dir = mkdtempSync(join(tmpdir(), 'convlab-nbt-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('nbt');
 
 /** resnet18 (10 classes) with random BN statistics, its weights without the counters, an input and its logits. */
 const FIXTURE = `
