@@ -88,22 +88,28 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
   const loop = await import('./train/loop.js');
   const backend = await trainingBackend(request.backend);
   const kind = dataKind(request.data);
-  const checkpoint = request.resume ? checkpointIn(request.out) : undefined;
-  const { model } = request;
-  const prepared = await prepareRun({
-    model: typeof model === 'string' ? { zoo: model } : { path: model.name, graph: model },
-    source: request.data,
-    kind,
-    out: request.out,
-    overrides: request,
-    ...(checkpoint && { checkpoint }),
-  });
-  return loop.train({
-    ...prepared,
-    out: request.out,
-    backend,
-    ...(checkpoint && { resume: checkpoint }),
-    ...(request.progress && { progress: request.progress }),
-    ...(request.stop && { stop: request.stop }),
-  });
+  // The folder is locked for the run's life (exit 2 if another run holds it), released when it ends.
+  const release = (await import('./train/run_folder.js')).lockRunFolder(request.out);
+  try {
+    const checkpoint = request.resume ? checkpointIn(request.out) : undefined;
+    const { model } = request;
+    const prepared = await prepareRun({
+      model: typeof model === 'string' ? { zoo: model } : { path: model.name, graph: model },
+      source: request.data,
+      kind,
+      out: request.out,
+      overrides: request,
+      ...(checkpoint && { checkpoint }),
+    });
+    return await loop.train({
+      ...prepared,
+      out: request.out,
+      backend,
+      ...(checkpoint && { resume: checkpoint }),
+      ...(request.progress && { progress: request.progress }),
+      ...(request.stop && { stop: request.stop }),
+    });
+  } finally {
+    release();
+  }
 }

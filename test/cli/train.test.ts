@@ -266,7 +266,7 @@ describe('convlab train: bad input exits 2 with one line, before any training', 
       /unknown model 'resnet2000'/,
     );
     if (!bindingBuilt())
-      await expectBad(await bad('--backend', 'onednn'), /the native oneDNN training backend is not built/);
+      await expectBad(await bad('--backend', 'onednn'), /the native oneDNN backend is not built/);
     await expectBad(
       await bad('--backend', 'cuda'),
       /--backend must be one of onnxruntime, onednn, got 'cuda'/,
@@ -412,14 +412,11 @@ describe('--backend on the other commands that train', () => {
     };
     one(await cli('bench', 'infer', 'resnet20', '--backend', 'onednn'), /bench infer runs on onnxruntime/);
     if (bindingBuilt()) return; // then --backend onednn trains: the refusals below are for a machine without it
-    one(
-      await cli('bench', 'train', 'resnet20', '--backend', 'onednn'),
-      /oneDNN training backend is not built/,
-    );
+    one(await cli('bench', 'train', 'resnet20', '--backend', 'onednn'), /oneDNN backend is not built/);
     const out = outDir();
     one(
       await cli('experiment', 'degradation', '--out', out, '--backend', 'onednn'),
-      /oneDNN training backend is not built/,
+      /oneDNN backend is not built/,
     );
     expect(existsSync(out)).toBe(false);
   });
