@@ -3,8 +3,8 @@
  * A value is either a literal leaf or a call; a class's constructor parameters replace leaves.
  */
 
-/** A literal: an int or float, a bool, or a tuple of ints. */
-export type Leaf = number | boolean | readonly number[];
+/** A literal: an int or float, a bool, a string, or a tuple of ints. */
+export type Leaf = number | boolean | string | readonly number[];
 
 /** One argument of a call; `keyword` ones are written `key=value` and left out when at `default`. */
 export interface Arg {
@@ -38,6 +38,7 @@ export const pair = (p: readonly number[]): Leaf => (p.length === 2 && p[0] === 
 /** Python's spelling of a literal. */
 export function literal(v: Leaf): string {
   if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Error(`cannot write ${v} as a Python literal`);
     return String(v);

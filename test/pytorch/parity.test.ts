@@ -43,8 +43,10 @@ function seededWeights(r: ResolvedGraph): Map<string, WeightData> {
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
 
 function small(name: string): ResolvedGraph {
-  if (name.endsWith('.json'))
-    return resolveGraph(parseSpec(readFileSync(join(EXAMPLES, name), 'utf8'), name));
+  if (name.endsWith('.json')) {
+    const file = name.startsWith('fixtures/') ? join(import.meta.dirname, name) : join(EXAMPLES, name);
+    return resolveGraph(parseSpec(readFileSync(file, 'utf8'), name));
+  }
   const graph = buildModel(name, { classes: 10 });
   const [c, h] = graph.nodes[0]!.attrs['shape'] as [number, number, number];
   if (h > 64) {
@@ -80,7 +82,7 @@ const LOGITS_LIMIT = process.env['CONVLAB_PARITY_ALL'] ? Number.POSITIVE_INFINIT
 
 async function prepare(name: string): Promise<string> {
   const r = small(name);
-  const folder = join(dir, name);
+  const folder = join(dir, name.replace('/', '_'));
   mkdirSync(folder);
   for (const [file, text] of pytorchFiles(r, {
     command: 'test',
@@ -114,6 +116,7 @@ describe('PyTorch export parity', () => {
     process.env['CONVLAB_PARITY_MODELS']?.split(',') ?? [
       ...listModels().map((m) => m.name),
       ...readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')),
+      ...readdirSync(join(import.meta.dirname, 'fixtures')).map((f) => `fixtures/${f}`),
     ]
   ).filter(Boolean);
 
