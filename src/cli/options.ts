@@ -1,5 +1,5 @@
 import { isOnnxPath, withOnnxFile } from '../import/file.js';
-import { readWeights } from '../import/onnx.js';
+import { type ImportReport, readWeights } from '../import/onnx.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { withInputShape, withoutAux } from '../ir/graph.js';
@@ -149,4 +149,10 @@ export function backendOf(values: Values): Promise<TrainingBackend> {
 export function onnxWeights(arg: string, values: Values): Map<string, WeightData> {
   const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
   return withOnnxFile(arg, input ? { input } : {}, readWeights);
+}
+
+/** What importing an ONNX MODEL file found (opset, producer, folded BatchNorm, fusions). */
+export function onnxReport(arg: string, values: Values): ImportReport {
+  const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
+  return withOnnxFile(arg, input ? { input } : {}, (m) => m.report);
 }

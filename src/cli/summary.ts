@@ -1,9 +1,20 @@
 import { bytes, metric, thousands } from '../analysis/format.js';
 import { type LayerRow, type Summary, summarise } from '../analysis/summary.js';
+import { isOnnxPath } from '../import/file.js';
+import type { ImportReport } from '../import/onnx.js';
 import { resolveGraph } from '../ir/resolve.js';
 import type { Command } from './command.js';
 import { json, table } from './format.js';
-import { batchOf, loadModel, MODEL_OPTIONS, positiveInt } from './options.js';
+import { batchOf, loadModel, MODEL_OPTIONS, onnxReport, positiveInt } from './options.js';
+
+/** What the summary of an imported ONNX file says about the file itself. */
+const importLine = (r: ImportReport): string =>
+  `imported         ONNX opset ${r.opset}${r.producer ? ` from ${r.producer}` : ''}, ${r.onnxNodes} nodes; ${
+    r.batchNormFolded
+      ? 'BatchNorm was folded into the convolutions by the exporter (eval-mode export)'
+      : 'no folded BatchNorm'
+  }`;
+
 import { rfColumns } from './rf.js';
 
 export interface FoldedRow extends LayerRow {
@@ -50,6 +61,7 @@ export const summary: Command = {
   positionals: [1, 1],
   run([model], values, io) {
     const graph = loadModel(model!, values);
+    const imported = isOnnxPath(model!) ? onnxReport(model!, values) : undefined;
     const resolved = resolveGraph(graph, { batch: batchOf(values) });
     const s = summarise(resolved);
     const rf = values['rf'] ? rfColumns(resolved) : undefined;
@@ -59,7 +71,8 @@ export const summary: Command = {
       ? foldLayers(s, depth, new Map(graph.blocks.map((b) => [b.name, b.type])))
       : s.layers;
     if (values['json']) {
-      io.stdout(json({ ...s, layers: rf ? layers.map((l) => ({ ...l, rf: rf.json(l.name) })) : layers }));
+      const rows = rf ? layers.map((l) => ({ ...l, rf: rf.json(l.name) })) : layers;
+      io.stdout(json({ ...s, layers: rows, ...(imported && { import: imported }) }));
       return 0;
     }
     const t = s.totals;
@@ -80,6 +93,7 @@ export const summary: Command = {
           ['left', 'left', 'left', 'right', 'right', ...(rf?.align ?? [])],
         ),
         '',
+        ...(imported ? [importLine(imported)] : []),
         `params           ${thousands(t.params)}`,
         `buffers          ${thousands(t.buffers)}`,
         `MACs             ${thousands(t.macs)} (${metric(t.macs)})`,

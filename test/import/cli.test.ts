@@ -20,7 +20,12 @@ describe('the CLI on an ONNX file', () => {
   it('summary, rf and memory read it', async () => {
     const summary = await cli('summary', file, '--json');
     expect(summary.code).toBe(0);
-    const s = JSON.parse(summary.stdout) as { totals: { params: number; macs: number } };
+    const s = JSON.parse(summary.stdout) as {
+      totals: { params: number; macs: number };
+      import: { opset: number; batchNormFolded: boolean };
+    };
+    expect(s.import).toMatchObject({ opset: 17, batchNormFolded: false });
+    expect((await cli('summary', file)).stdout).toMatch(/imported +ONNX opset 17.*no folded BatchNorm/);
     const want = summariseGraph(graph).totals;
     expect([s.totals.params, s.totals.macs]).toEqual([want.params, want.macs]);
     expect((await cli('rf', file)).code).toBe(0);
