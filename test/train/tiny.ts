@@ -1,3 +1,4 @@
+import '../../src/ops/index.js'; // registers every op, 'input' among them, whichever test imports this first
 import { synthetic } from '../../src/data/synthetic.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { Graph } from '../../src/ir/graph.js';
