@@ -406,13 +406,14 @@ describe('safetensors fuzz: every mutation of a valid file parses or throws Conv
     expect(counts.parsed).toBeGreaterThan(0);
   });
 
-  it('never takes long: a fuzzed 64 MB file with an absurd shape is rejected in well under a second', () => {
+  it('never hangs: a fuzzed 64 MB file with an absurd shape is rejected before any allocation', () => {
     const big = writeSafetensors([['w', f32([16 * 2 ** 20], new Float32Array(16 * 2 ** 20))]]);
     const n = Number(new DataView(big.buffer).getBigUint64(0, true));
     const header = headerOf(big) as Record<string, Record<string, unknown>>;
     header['w']!['shape'] = [2 ** 52, 2 ** 52];
     const start = performance.now();
     rejects(rawFile(header, big.subarray(8 + n)), /needs more bytes than the file holds/);
-    expect(performance.now() - start).toBeLessThan(1000);
+    // A hang guard, not a speed claim: allocating the claimed 2^104 elements would never return.
+    expect(performance.now() - start).toBeLessThan(10_000);
   });
 });

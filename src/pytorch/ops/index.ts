@@ -8,4 +8,5 @@ import './l2norm.js';
 import './layernorm.js';
 import './linear.js';
 import './pooling.js';
+import './resample.js';
 import './tensor.js';
