@@ -27,6 +27,7 @@ and once per model OUT_DIR/<model>.json:
     macs     conv + linear multiply-accumulates at batch 1 counted by forward hooks:
              conv = out.numel() * (in_channels / groups) * kh * kw; linear = out.numel() * in_features
     modules  names of the nn.Conv2d / nn.Linear modules in execution order
+    held     per "<opset>.<form>": the parameters the file holds (held_params)
 """
 
 import argparse
@@ -105,6 +106,31 @@ def export(model, x, path, opset, form, symbolic_spatial):
     torch.onnx.export(model, x, path, **kwargs)
 
 
+def held_params(path):
+    """What a file holds as parameters: each use by a node (through Identity) of a float initializer
+    of more than one value, except BatchNormalization's running statistics (inputs 3 and 4)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(path)
+    sizes = {
+        t.name: numpy_helper.to_array(t).size
+        for t in m.graph.initializer
+        if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)
+    }
+    alias = {n.output[0]: n.input[0] for n in m.graph.node if n.op_type == "Identity"}
+    total = 0
+    for n in m.graph.node:
+        if n.op_type == "Identity":
+            continue
+        for i, name in enumerate(n.input):
+            while name in alias:
+                name = alias[name]
+            if name in sizes and sizes[name] > 1 and not (n.op_type == "BatchNormalization" and i >= 3):
+                total += sizes[name]
+    return total
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -128,12 +154,14 @@ def main():
             "macs": macs,
             "modules": modules,
         }
-        with open(os.path.join(a.out, f"{name}.json"), "w") as f:
-            json.dump(info, f)
+        info["held"] = {}
         for opset in [int(o) for o in a.opsets.split(",")]:
             for form in a.forms.split(","):
                 path = os.path.join(a.out, f"{name}.op{opset}.{form}.onnx")
                 export(model, x, path, opset, form, a.symbolic_spatial)
+                info["held"][f"{opset}.{form}"] = held_params(path)
+        with open(os.path.join(a.out, f"{name}.json"), "w") as f:
+            json.dump(info, f)
         print(f"{name}: params {info['params']} macs {macs}", file=sys.stderr)
 
 

@@ -145,11 +145,10 @@ function importNode(cv: Converter, n: OnnxNode): void {
 }
 
 function batchNormFolded(m: OnnxModel): boolean {
-  const nodes = m.graph.nodes;
-  if (nodes.some((n) => n.opType === 'BatchNormalization')) return false;
-  // torch.onnx.export in eval mode folds each BatchNorm into the Conv before it and names the new
-  // weight and bias 'onnx::Conv_<n>'; convolutions that had no BatchNorm keep their module's names.
-  return nodes.some(
+  // torch.onnx.export in eval mode folds each BatchNorm that follows a Conv into it and names the
+  // new weight and bias 'onnx::Conv_<n>'; convolutions without BatchNorm keep their module's names,
+  // and a BatchNorm before a Conv (DenseNet's pre-activation) stays a BatchNormalization node.
+  return m.graph.nodes.some(
     (n) => n.opType === 'Conv' && n.inputs.length > 2 && n.inputs[1]!.startsWith('onnx::Conv'),
   );
 }

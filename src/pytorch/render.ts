@@ -224,7 +224,7 @@ export class Renderer {
     }
     const lines = ['    def forward(self, ' + argNames.join(', ') + '):', ...statementsOf(body)];
     const ret = (values: readonly string[]) => values.map((v) => varOf.get(v)!).join(', ');
-    if (root && root.auxOutputs.length) {
+    if (root?.auxOutputs.length) {
       lines.push('        if self.training:');
       lines.push(`            return ${ret([...root.mainOutputs, ...root.auxOutputs])}`);
       lines.push(`        return ${ret(root.mainOutputs)}`);
