@@ -157,60 +157,9 @@ export function fromSpec(raw: unknown, source = '<spec>'): Graph {
   const nodes: Node[] = [{ name: 'input', op: INPUT_OP, inputs: [], attrs: { shape } }];
   const seen = new Set(['input']);
   (raw['nodes'] as unknown[]).forEach((item, i) => {
-    if (!isRecord(item)) bad(source, `node #${i + 1} must be an object, got ${brief(item)}`);
-    const spec = item as Record<string, unknown>;
-    const op = spec['op'];
-    if (typeof op !== 'string' || !hasOp(op) || op === INPUT_OP) {
-      bad(
-        source,
-        `node #${i + 1} has unknown op ${brief(op)}; known ops: ${opKinds()
-          .filter((k) => k !== INPUT_OP)
-          .join(', ')}`,
-      );
-    }
-    const nodeName = spec['name'] ?? `${op as string}_${i + 1}`;
-    if (!isPrintableName(nodeName))
-      bad(source, `node #${i + 1} needs a name on one line (1 to 1000 characters), got ${brief(nodeName)}`);
-    if (seen.has(nodeName as string)) bad(source, `node #${i + 1}: the name '${nodeName}' is used twice`);
-    const inputs = spec['inputs'] ?? [nodes[nodes.length - 1]!.name];
-    if (!Array.isArray(inputs) || !inputs.every((s) => typeof s === 'string')) {
-      bad(source, `node '${nodeName}': 'inputs' must be a list of node names`);
-    }
-    const tooMany = limitProblem(
-      'inputs',
-      `node '${nodeName}': the number of 'inputs'`,
-      (inputs as string[]).length,
-    );
-    if (tooMany) bad(source, tooMany);
-    for (const input of inputs as string[]) {
-      if (!seen.has(input)) {
-        throw new GraphError(
-          nodeName as string,
-          op as string,
-          [],
-          `reads ${quoted(input)}, which is not a node defined before it`,
-        );
-      }
-    }
-    // Own properties only: a key such as "__proto__" stays an (unknown, rejected) attribute.
-    const attrs = Object.fromEntries(Object.entries(spec).filter(([k]) => !RESERVED.has(k)));
-    let parsed: Record<string, unknown>;
-    let init: Record<string, Init> | undefined;
-    try {
-      parsed = parseAttrs(getOp(op as string).attrs, attrs, nodeName as string);
-      init = spec['init'] === undefined ? undefined : parseInit(spec['init']);
-    } catch (e) {
-      if (e instanceof AttrError) throw new GraphError(nodeName as string, op as string, [], e.message);
-      throw e;
-    }
-    seen.add(nodeName as string);
-    nodes.push({
-      name: nodeName as string,
-      op: op as string,
-      inputs: inputs as string[],
-      attrs: parsed,
-      ...(init ? { init } : {}),
-    });
+    const node = parseNode(item, i, nodes[nodes.length - 1]!.name, seen, source);
+    seen.add(node.name);
+    nodes.push(node);
   });
 
   const rawOutputs = raw['outputs'] ?? [nodes[nodes.length - 1]!.name];
@@ -227,6 +176,69 @@ export function fromSpec(raw: unknown, source = '<spec>'): Graph {
     : [];
   const family = typeof raw['family'] === 'string' ? raw['family'] : 'custom';
   return { name: name as string, family, nodes, outputs, blocks };
+}
+
+/** Node #i+1 of a spec; `previous` is its default input, `seen` the names defined before it. */
+function parseNode(
+  item: unknown,
+  i: number,
+  previous: string,
+  seen: ReadonlySet<string>,
+  source: string,
+): Node {
+  if (!isRecord(item)) bad(source, `node #${i + 1} must be an object, got ${brief(item)}`);
+  const spec = item as Record<string, unknown>;
+  const op = spec['op'];
+  if (typeof op !== 'string' || !hasOp(op) || op === INPUT_OP) {
+    bad(
+      source,
+      `node #${i + 1} has unknown op ${brief(op)}; known ops: ${opKinds()
+        .filter((k) => k !== INPUT_OP)
+        .join(', ')}`,
+    );
+  }
+  const nodeName = spec['name'] ?? `${op as string}_${i + 1}`;
+  if (!isPrintableName(nodeName))
+    bad(source, `node #${i + 1} needs a name on one line (1 to 1000 characters), got ${brief(nodeName)}`);
+  if (seen.has(nodeName as string)) bad(source, `node #${i + 1}: the name '${nodeName}' is used twice`);
+  const inputs = spec['inputs'] ?? [previous];
+  if (!Array.isArray(inputs) || !inputs.every((s) => typeof s === 'string')) {
+    bad(source, `node '${nodeName}': 'inputs' must be a list of node names`);
+  }
+  const tooMany = limitProblem(
+    'inputs',
+    `node '${nodeName}': the number of 'inputs'`,
+    (inputs as string[]).length,
+  );
+  if (tooMany) bad(source, tooMany);
+  for (const input of inputs as string[]) {
+    if (!seen.has(input)) {
+      throw new GraphError(
+        nodeName as string,
+        op as string,
+        [],
+        `reads ${quoted(input)}, which is not a node defined before it`,
+      );
+    }
+  }
+  // Own properties only: a key such as "__proto__" stays an (unknown, rejected) attribute.
+  const attrs = Object.fromEntries(Object.entries(spec).filter(([k]) => !RESERVED.has(k)));
+  let parsed: Record<string, unknown>;
+  let init: Record<string, Init> | undefined;
+  try {
+    parsed = parseAttrs(getOp(op as string).attrs, attrs, nodeName as string);
+    init = spec['init'] === undefined ? undefined : parseInit(spec['init']);
+  } catch (e) {
+    if (e instanceof AttrError) throw new GraphError(nodeName as string, op as string, [], e.message);
+    throw e;
+  }
+  return {
+    name: nodeName as string,
+    op: op as string,
+    inputs: inputs as string[],
+    attrs: parsed,
+    ...(init ? { init } : {}),
+  };
 }
 
 /** Parse spec text; JSON syntax errors come back with the source name and position. */
