@@ -49,23 +49,7 @@ export function GraphPane({
             ? `laying out ${folded.items.length} boxes, ${folded.edges.length} edges…`
             : `${folded.items.length} boxes, ${folded.edges.length} edges${labelled ? '' : ' (shapes on hover)'}`}
         </span>
-        <button
-          type="button"
-          aria-label="zoom out"
-          onClick={() => setZoom(Math.max(Math.min(0.2, fit), scale / 1.25))}
-        >
-          −
-        </button>
-        <button
-          type="button"
-          onClick={() => setZoom(zoom === null ? 1 : null)}
-          title="toggle fit to width / 100%"
-        >
-          {Math.round(scale * 100)}%
-        </button>
-        <button type="button" aria-label="zoom in" onClick={() => setZoom(Math.min(2.5, scale * 1.25))}>
-          +
-        </button>
+        <ZoomControls fit={fit} scale={scale} zoomed={zoom !== null} onZoom={setZoom} />
       </div>
       <div className="graph-scroll" ref={scroller}>
         {error ? <div className="error">layout failed: {error}</div> : null}
@@ -87,6 +71,37 @@ export function GraphPane({
         )}
       </div>
       <Legend />
+    </>
+  );
+}
+
+/** Zoom out, the current scale (a toggle between fitting the pane and 100%), zoom in. */
+function ZoomControls({
+  fit,
+  scale,
+  zoomed,
+  onZoom,
+}: {
+  fit: number;
+  scale: number;
+  zoomed: boolean;
+  onZoom: (zoom: number | null) => void;
+}) {
+  return (
+    <>
+      <button
+        type="button"
+        aria-label="zoom out"
+        onClick={() => onZoom(Math.max(Math.min(0.2, fit), scale / 1.25))}
+      >
+        −
+      </button>
+      <button type="button" onClick={() => onZoom(zoomed ? null : 1)} title="toggle fit to width / 100%">
+        {Math.round(scale * 100)}%
+      </button>
+      <button type="button" aria-label="zoom in" onClick={() => onZoom(Math.min(2.5, scale * 1.25))}>
+        +
+      </button>
     </>
   );
 }
