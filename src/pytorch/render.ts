@@ -207,33 +207,44 @@ export class Renderer {
       for (const [k, o] of u.outputs.entries()) varOf.set(o, targets[k]!);
       body.push({ text: `${targets.join(', ')} = ${expr}`, aux, targets, expr });
     }
-    // The last statement returns its value directly when that is all forward returns.
-    const last = body[body.length - 1];
-    const returned = root ? root.mainOutputs : scope.outputs;
-    if (
-      last &&
-      !last.aux &&
-      !root?.auxOutputs.length &&
-      returned.length === 1 &&
-      varOf.get(returned[0]!) === last.targets[0] &&
-      last.targets.length === 1
-    ) {
-      body.pop();
-      const lines = ['    def forward(self, ' + argNames.join(', ') + '):'];
-      return [...lines, ...statementsOf(body), `        return ${last.expr}`];
-    }
-    const lines = ['    def forward(self, ' + argNames.join(', ') + '):', ...statementsOf(body)];
-    const ret = (values: readonly string[]) => values.map((v) => varOf.get(v)!).join(', ');
-    if (root?.auxOutputs.length) {
-      lines.push('        if self.training:');
-      lines.push(`            return ${ret([...root.mainOutputs, ...root.auxOutputs])}`);
-      lines.push(`        return ${ret(root.mainOutputs)}`);
-    } else lines.push(`        return ${ret(root ? root.mainOutputs : scope.outputs)}`);
-    return lines;
+    return forwardLines(argNames, body, varOf, root, scope.outputs);
   }
 }
 
 export type { Arg, Leaf };
+
+/** forward's def line, its statements, and what it returns (main and, in training, auxiliary outputs). */
+function forwardLines(
+  argNames: readonly string[],
+  body: { text: string; aux: boolean; targets: readonly string[]; expr: string }[],
+  varOf: ReadonlyMap<string, string>,
+  root: { readonly mainOutputs: readonly string[]; readonly auxOutputs: readonly string[] } | undefined,
+  outputs: readonly string[],
+): string[] {
+  // The last statement returns its value directly when that is all forward returns.
+  const last = body[body.length - 1];
+  const returned = root ? root.mainOutputs : outputs;
+  if (
+    last &&
+    !last.aux &&
+    !root?.auxOutputs.length &&
+    returned.length === 1 &&
+    varOf.get(returned[0]!) === last.targets[0] &&
+    last.targets.length === 1
+  ) {
+    body.pop();
+    const lines = ['    def forward(self, ' + argNames.join(', ') + '):'];
+    return [...lines, ...statementsOf(body), `        return ${last.expr}`];
+  }
+  const lines = ['    def forward(self, ' + argNames.join(', ') + '):', ...statementsOf(body)];
+  const ret = (values: readonly string[]) => values.map((v) => varOf.get(v)!).join(', ');
+  if (root?.auxOutputs.length) {
+    lines.push('        if self.training:');
+    lines.push(`            return ${ret([...root.mainOutputs, ...root.auxOutputs])}`);
+    lines.push(`        return ${ret(root.mainOutputs)}`);
+  } else lines.push(`        return ${ret(root ? root.mainOutputs : outputs)}`);
+  return lines;
+}
 
 /** Statements, those of auxiliary heads under `if self.training:`. */
 function statementsOf(body: readonly { text: string; aux: boolean }[]): string[] {
