@@ -1,7 +1,7 @@
 import type { WeightData } from '../ir/init.js';
 import type { ResolvedNode } from '../ir/resolve.js';
 import type { Shape } from '../ir/shape.js';
-import type { Binding, Md } from './binding.js';
+import type { Binding, Md, Pd } from './binding.js';
 import type { ProgramBuilder, Tensor } from './program.js';
 
 /**
@@ -83,3 +83,23 @@ export function geometry(a: {
 
 /** oneDNN's plain (row-major) format tag for a tensor of `rank` dimensions. */
 export const plainTag = (rank: number) => (['x', 'nc', 'abc', 'nchw', 'abcde'] as const)[rank - 1] ?? 'abcde';
+
+/**
+ * dX of a weighted primitive (convolution, inner product) from its backward-data descriptor: the
+ * plain weights reordered into the layout the primitive chose, then one run into a fresh dX.
+ */
+export function backwardData(c: NativeContext, pdD: Pd, plainWeights: Md, dy: Tensor, src: Tensor): Tensor {
+  const { b, p } = c;
+  const w = p.reorder(c.param('weight', plainWeights), b.pdMd(pdD, 'weights', 0), c.label('weight-bwd'));
+  const dx = p.tensor(src.md, src.shape, c.label('dx'));
+  p.primitive(
+    pdD,
+    [
+      [b.ARG.DIFF_DST, dy],
+      [b.ARG.WEIGHTS, w],
+      [b.ARG.DIFF_SRC, dx],
+    ],
+    c.label('bwd-data'),
+  );
+  return dx;
+}

@@ -1,6 +1,6 @@
 import type { Pd } from '../binding.js';
 import type { Tensor } from '../program.js';
-import { geometry, registerNative } from '../registry.js';
+import { backwardData, geometry, registerNative } from '../registry.js';
 
 interface ConvAttrs {
   readonly out: number;
@@ -91,18 +91,7 @@ registerNative<Kept>({
     if (dw !== gradPlain) p.copy(dw, gradPlain, c.label('dw'));
     if (!wanted[0]) return [undefined];
     const pdD = b.convBwdData(src.md, wAny, dy.md, g.strides, g.dilates, g.padL, g.padR, pd);
-    const w = p.reorder(c.param('weight', plain), b.pdMd(pdD, 'weights', 0), c.label('weight-bwd'));
-    const dx = p.tensor(src.md, src.shape, c.label('dx'));
-    p.primitive(
-      pdD,
-      [
-        [ARG.DIFF_DST, dy],
-        [ARG.WEIGHTS, w],
-        [ARG.DIFF_SRC, dx],
-      ],
-      c.label('bwd-data'),
-    );
-    return [dx];
+    return [backwardData(c, pdD, plain, dy, src)];
   },
 });
 

@@ -1,5 +1,5 @@
 import type { Pd } from '../binding.js';
-import { registerNative } from '../registry.js';
+import { backwardData, registerNative } from '../registry.js';
 
 /**
  * linear on oneDNN's inner product: y = x W^T + b with x [N, in] and y [N, out] plain (the loss
@@ -62,17 +62,6 @@ registerNative<{ pd: Pd }>({
     if (dw !== grad) p.copy(dw, grad, c.label('dw'));
     if (!wanted[0]) return [undefined];
     const pdD = b.ipBwdData(src.md, wAny, dy.md, f.keep.pd);
-    const w = p.reorder(c.param('weight', plain), b.pdMd(pdD, 'weights', 0), c.label('weight-bwd'));
-    const dx = p.tensor(src.md, x.shape, c.label('dx'));
-    p.primitive(
-      pdD,
-      [
-        [ARG.DIFF_DST, dy],
-        [ARG.WEIGHTS, w],
-        [ARG.DIFF_SRC, dx],
-      ],
-      c.label('bwd-data'),
-    );
-    return [dx];
+    return [backwardData(c, pdD, plain, dy, src)];
   },
 });
