@@ -5,6 +5,7 @@ import { initialWeights, tensorSpecs } from '../../src/ir/init.js';
 import { resolveGraph } from '../../src/ir/resolve.js';
 import { type HostTensor, writeSafetensorsFile } from '../../src/runtime/safetensors.js';
 import { openSession, runBatch } from '../../src/runtime/session.js';
+import { DEFAULT_BACKEND } from '../../src/train/backends.js';
 import { buildModel } from '../../src/zoo/index.js';
 import { cli } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
@@ -223,7 +224,7 @@ describe('convlab bench', () => {
     );
     expect(train.code).toBe(0);
     const report = JSON.parse(train.stdout);
-    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train', backend: 'onnxruntime' });
+    expect(report).toMatchObject({ model: 'resnet20', batch: 8, mode: 'train', backend: DEFAULT_BACKEND });
     expect(report.imagesPerSec).toBeGreaterThan(0);
     const r = await cli('bench', 'fast', 'resnet20');
     expect(r.code).toBe(2);
