@@ -387,8 +387,11 @@ const stepOptions = ({ config, probes }: TrainOptions) => ({
   ...(probes && { probes }),
 });
 
-/** A resumed run's weights come from its checkpoint; a fresh run's from the seeded initialisers. */
-const initialState = ({ config, resume }: TrainOptions) => {
-  const weights = resume && new Map([...resume.tensors].map(([name, t]) => [name, t.data]));
+/**
+ * A resumed run's weights come from its checkpoint; a fresh run's from the model file where it
+ * holds them (an imported ONNX file), else from the seeded initialisers.
+ */
+const initialState = ({ config, resume, weights: given }: TrainOptions) => {
+  const weights = resume ? new Map([...resume.tensors].map(([name, t]) => [name, t.data])) : given;
   return { seed: config.seed, ...(weights && { weights }) };
 };
