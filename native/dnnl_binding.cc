@@ -329,37 +329,40 @@ napi_value pd(napi_env env, const void *opDesc, const dnnl_primitive_desc *hint)
                                                context().engine, hint)});
 }
 
-// convFwd(src, weights, bias|null, dst, strides, dilates, padL, padR, training)
+// A oneDNN algorithm by the name TypeScript gives it (defined with the table below).
+dnnl::algorithm algorithm(const std::string &name);
+
+// convFwd(algorithm, src, weights, bias|null, dst, strides, dilates, padL, padR, training)
 EXPORT(ConvFwd) {
   return guarded(env, info, [](Call &c) {
     using d = dnnl::convolution_forward::desc;
-    auto alg = dnnl::algorithm::convolution_direct;
-    d desc = c.isNull(2) ? d(forward(c.boolean(8)), alg, c.md(0), c.md(1), c.md(3), c.dims(4), c.dims(5),
-                             c.dims(6), c.dims(7))
-                         : d(forward(c.boolean(8)), alg, c.md(0), c.md(1), c.md(2), c.md(3), c.dims(4),
-                             c.dims(5), c.dims(6), c.dims(7));
+    auto alg = algorithm(c.string(0));
+    d desc = c.isNull(3) ? d(forward(c.boolean(9)), alg, c.md(1), c.md(2), c.md(4), c.dims(5), c.dims(6),
+                             c.dims(7), c.dims(8))
+                         : d(forward(c.boolean(9)), alg, c.md(1), c.md(2), c.md(3), c.md(4), c.dims(5),
+                             c.dims(6), c.dims(7), c.dims(8));
     return pd(c.env, &desc.data, nullptr);
   });
 }
 
-// convBwdData(diffSrc, weights, diffDst, strides, dilates, padL, padR, hint)
+// convBwdData(algorithm, diffSrc, weights, diffDst, strides, dilates, padL, padR, hint)
 EXPORT(ConvBwdData) {
   return guarded(env, info, [](Call &c) {
-    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, c.md(0), c.md(1), c.md(2),
-                                               c.dims(3), c.dims(4), c.dims(5), c.dims(6));
-    return pd(c.env, &desc.data, c.hint(7));
+    dnnl::convolution_backward_data::desc desc(algorithm(c.string(0)), c.md(1), c.md(2), c.md(3), c.dims(4),
+                                               c.dims(5), c.dims(6), c.dims(7));
+    return pd(c.env, &desc.data, c.hint(8));
   });
 }
 
-// convBwdWeights(src, diffWeights, diffBias|null, diffDst, strides, dilates, padL, padR, hint)
+// convBwdWeights(algorithm, src, diffWeights, diffBias|null, diffDst, strides, dilates, padL, padR, hint)
 EXPORT(ConvBwdWeights) {
   return guarded(env, info, [](Call &c) {
     using d = dnnl::convolution_backward_weights::desc;
-    auto alg = dnnl::algorithm::convolution_direct;
-    d desc = c.isNull(2)
-                 ? d(alg, c.md(0), c.md(1), c.md(3), c.dims(4), c.dims(5), c.dims(6), c.dims(7))
-                 : d(alg, c.md(0), c.md(1), c.md(2), c.md(3), c.dims(4), c.dims(5), c.dims(6), c.dims(7));
-    return pd(c.env, &desc.data, c.hint(8));
+    auto alg = algorithm(c.string(0));
+    d desc = c.isNull(3)
+                 ? d(alg, c.md(1), c.md(2), c.md(4), c.dims(5), c.dims(6), c.dims(7), c.dims(8))
+                 : d(alg, c.md(1), c.md(2), c.md(3), c.md(4), c.dims(5), c.dims(6), c.dims(7), c.dims(8));
+    return pd(c.env, &desc.data, c.hint(9));
   });
 }
 
@@ -395,6 +398,8 @@ EXPORT(BnBwd) {
 dnnl::algorithm algorithm(const std::string &name) {
   using a = dnnl::algorithm;
   static const std::unordered_map<std::string, a> m = {
+      {"convolution_direct", a::convolution_direct},
+      {"convolution_winograd", a::convolution_winograd},
       {"relu", a::eltwise_relu},
       {"relu_use_dst", a::eltwise_relu_use_dst_for_bwd},
       {"clip", a::eltwise_clip},

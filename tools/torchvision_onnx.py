@@ -7,7 +7,7 @@ large) and read what it wrote. Run with Debian's /usr/bin/python3 (torch 1.13, t
 
 Usage:
     /usr/bin/python3 tools/torchvision_onnx.py OUT_DIR [--models a,b,...] [--opsets 13,17]
-                     [--forms eval,bn] [--symbolic-spatial]
+                     [--forms eval,bn] [--symbolic-spatial] [--size S]
 
 For every model (built with weights=None, a fixed seed, eval mode; googlenet and inception_v3
 with aux_logits=False and transform_input=False, so the file and the module hold the same layers)
@@ -18,6 +18,7 @@ it writes, per opset and form:
         form 'bn':   TrainingMode.PRESERVE and do_constant_folding=False: BatchNorm kept, and the
                      Shape/Gather/Unsqueeze/Concat chains the tracer records left unfolded.
     The batch axis is the symbolic 'N' (dynamic_axes); --symbolic-spatial makes H and W symbolic too.
+    --size S exports at 3xSxS instead of the model's standard input (small, fast fine-tune fixtures).
 and once per model OUT_DIR/<model>.json:
     input    [3, H, W]
     params   sum of numel over model.parameters() (torchvision's count)
@@ -138,12 +139,13 @@ def main():
     p.add_argument("--opsets", default="13,17")
     p.add_argument("--forms", default="eval,bn")
     p.add_argument("--symbolic-spatial", action="store_true")
+    p.add_argument("--size", type=int)
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
     for name in a.models.split(","):
         model = build(name)
-        size = INPUT.get(name, 224)
+        size = a.size or INPUT.get(name, 224)
         x = torch.randn(1, 3, size, size)
         macs, modules = count_macs(model, x)
         info = {

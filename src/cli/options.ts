@@ -151,6 +151,12 @@ export function onnxWeights(arg: string, values: Values): Map<string, WeightData
   return withOnnxFile(arg, input ? { input } : {}, readWeights);
 }
 
+/** An ONNX MODEL file's graph and the weights it holds, from one reading of the file. */
+export function onnxModel(arg: string, values: Values): { graph: Graph; weights: Map<string, WeightData> } {
+  const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;
+  return withOnnxFile(arg, input ? { input } : {}, (m) => ({ graph: m.graph, weights: readWeights(m) }));
+}
+
 /** What importing an ONNX MODEL file found (opset, producer, folded BatchNorm, fusions). */
 export function onnxReport(arg: string, values: Values): ImportReport {
   const input = typeof values['input'] === 'string' ? parseInputShape(values['input']) : undefined;

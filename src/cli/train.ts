@@ -1,4 +1,5 @@
 import { thousands } from '../analysis/format.js';
+import { isOnnxPath } from '../import/file.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import { tensorSpecs } from '../ir/init.js';
@@ -11,7 +12,7 @@ import { FILES, lockRunFolder } from '../train/run_folder.js';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.js';
 import type { Command, CommandIO, Values } from './command.js';
 import { json, table } from './format.js';
-import { BACKEND_OPTION, backendOf, loadModel, numberOption } from './options.js';
+import { BACKEND_OPTION, backendOf, loadModel, numberOption, onnxModel } from './options.js';
 
 /**
  * `convlab train MODEL --data SOURCE --out DIR` (docs/cli.md): the options parsed, then
@@ -166,14 +167,14 @@ function printHistory(io: CommandIO, result: TrainResult, graph: Graph, out: str
 }
 
 /** One line on what is about to be trained, on what and how. */
-function describe({ graph, data, config }: PreparedRun, source: string): string {
+function describe({ graph, data, config, weights }: PreparedRun, source: string): string {
   const steps = stepsPerEpoch(data.train.count, config.batch);
   const params = [...tensorSpecs(resolveGraph(graph)).values()]
     .filter((t) => t.spec.role === 'param')
     .reduce((s, t) => s + t.spec.shape.reduce((a, b) => a * b, 1), 0);
   const o = config.optimizer;
   return (
-    `training ${graph.name} (${thousands(params)} params) on ${source}: ${data.train.count} training / ` +
+    `training ${graph.name} (${thousands(params)} params${weights ? ", from the file's weights" : ''}) on ${source}: ${data.train.count} training / ` +
     `${data.test.count} test images ${data.train.shape.join('x')}, ${data.train.classes} classes; ` +
     `${config.epochs} epochs of ${steps} steps, batch ${config.batch}, ` +
     `${o.kind}${o.kind === 'sgd' ? ` momentum ${o.momentum}${o.nesterov ? ' nesterov' : ''}` : ''} ` +
@@ -194,9 +195,14 @@ function requiredOptions(values: Values): { source: string; out: string } {
   return { source, out };
 }
 
-/** The MODEL argument: a spec file is read here (with the CLI's messages); a zoo name is built for the data. */
-const runModel = (arg: string): RunModel =>
-  /\.(json|onnx)$/i.test(arg) ? { path: arg, graph: loadModel(arg, {}) } : { zoo: arg };
+/**
+ * The MODEL argument: a spec file is read here (with the CLI's messages), an ONNX file with the
+ * weights it holds (the run starts from them); a zoo name is built for the data.
+ */
+function runModel(arg: string): RunModel {
+  if (isOnnxPath(arg)) return { path: arg, ...onnxModel(arg, {}) };
+  return /\.json$/i.test(arg) ? { path: arg, graph: loadModel(arg, {}) } : { zoo: arg };
+}
 
 export const trainCommand: Command = {
   name: 'train',

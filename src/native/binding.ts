@@ -36,6 +36,8 @@ export type FormatTag =
   | 'abcd'
   | 'abcde';
 export type Algorithm =
+  | 'convolution_direct'
+  | 'convolution_winograd'
   | 'relu'
   | 'relu_use_dst'
   | 'clip'
@@ -52,6 +54,7 @@ export type Algorithm =
   | 'binary_mul'
   | 'binary_sub'
   | 'reduction_sum';
+export type ConvAlgorithm = Extract<Algorithm, `convolution_${string}`>;
 export type MdQuery =
   | 'src'
   | 'diff_src'
@@ -76,6 +79,7 @@ export interface Binding {
   mdEqual(a: Md, b: Md): boolean;
   mdDescribe(md: Md): string;
   convFwd(
+    algorithm: ConvAlgorithm,
     src: Md,
     weights: Md,
     bias: Md | null,
@@ -87,6 +91,7 @@ export interface Binding {
     training: boolean,
   ): Pd;
   convBwdData(
+    algorithm: ConvAlgorithm,
     diffSrc: Md,
     weights: Md,
     diffDst: Md,
@@ -97,6 +102,7 @@ export interface Binding {
     hint: Pd,
   ): Pd;
   convBwdWeights(
+    algorithm: ConvAlgorithm,
     src: Md,
     diffWeights: Md,
     diffBias: Md | null,

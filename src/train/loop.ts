@@ -5,6 +5,7 @@ import type { Dataset } from '../data/dataset.js';
 import { type TrainBatch, TrainLoader } from '../data/loader.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import { type ResolvedGraph, resolveGraph } from '../ir/resolve.js';
 import type { SessionOptions } from '../runtime/session.js';
 import type { BackendName, StepSession, TrainingBackend } from './backend.js';
@@ -37,6 +38,11 @@ export interface TrainOptions {
   readonly out: string;
   /** Continue from this checkpoint (read and checked by the caller). */
   readonly resume?: Checkpoint;
+  /**
+   * A fresh run's starting weights and buffers by name (an imported file's); state they do not
+   * name (optimiser slots, anything missing) starts from its initialiser. Ignored when resuming.
+   */
+  readonly weights?: ReadonlyMap<string, WeightData>;
   readonly progress?: ProgressSink;
   /**
    * Asked after every step: a reason to stop (e.g. 'SIGINT') or undefined. The loop then writes a
@@ -381,8 +387,11 @@ const stepOptions = ({ config, probes }: TrainOptions) => ({
   ...(probes && { probes }),
 });
 
-/** A resumed run's weights come from its checkpoint; a fresh run's from the seeded initialisers. */
-const initialState = ({ config, resume }: TrainOptions) => {
-  const weights = resume && new Map([...resume.tensors].map(([name, t]) => [name, t.data]));
+/**
+ * A resumed run's weights come from its checkpoint; a fresh run's from the model file where it
+ * holds them (an imported ONNX file), else from the seeded initialisers.
+ */
+const initialState = ({ config, resume, weights: given }: TrainOptions) => {
+  const weights = resume ? new Map([...resume.tensors].map(([name, t]) => [name, t.data])) : given;
   return { seed: config.seed, ...(weights && { weights }) };
 };

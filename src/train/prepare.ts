@@ -4,6 +4,7 @@ import { checkLabels, type Dataset } from '../data/dataset.js';
 import { type DataSource, loadDataset, parseSource } from '../data/sources.js';
 import { ConvlabError } from '../ir/errors.js';
 import { type Graph, inputShape, withoutAux } from '../ir/graph.js';
+import type { WeightData } from '../ir/init.js';
 import { resolveGraph } from '../ir/resolve.js';
 import { formatShape } from '../ir/shape.js';
 import { buildModel, getModel } from '../zoo/index.js';
@@ -22,7 +23,14 @@ import { FILES, prepareOut } from './run_folder.js';
  * The MODEL of a run: a zoo model is built for the data (its input and classes); a graph read from
  * a file (its `path`, as the user named it) must already fit the data.
  */
-export type RunModel = { readonly zoo: string } | { readonly path: string; readonly graph: Graph };
+export type RunModel =
+  | { readonly zoo: string }
+  | {
+      readonly path: string;
+      readonly graph: Graph;
+      /** The weights the file holds (an ONNX file): a fresh run starts from them, not from initialisers. */
+      readonly weights?: ReadonlyMap<string, WeightData>;
+    };
 
 export interface RunRequest {
   readonly model: RunModel;
@@ -41,6 +49,8 @@ export interface PreparedRun {
   readonly graph: Graph;
   readonly data: Dataset;
   readonly config: TrainConfig;
+  /** Where a fresh run's weights start: the model file's own (else each initialiser with the seed); absent when resuming. */
+  readonly weights?: ReadonlyMap<string, WeightData>;
 }
 
 /** The kind of a data source; its message lists the accepted forms on several lines, joined here into one. */
@@ -134,5 +144,6 @@ export async function prepareRun(r: RunRequest): Promise<PreparedRun> {
     config = await freshRun(r, graph, data);
   }
   prepareOut(r.out, r.checkpoint !== undefined, r.force === true);
-  return { graph, data, config };
+  const weights = !r.checkpoint && 'weights' in r.model ? r.model.weights : undefined;
+  return { graph, data, config, ...(weights && { weights }) };
 }

@@ -2,12 +2,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { summariseGraph } from '../../src/analysis/summary.js';
+import { withOnnxFile } from '../../src/import/file.js';
+import { readWeights } from '../../src/import/onnx.js';
+import { bindingBuilt } from '../../src/native/binding.js';
 import { exportOnnx } from '../../src/onnx/export.js';
+import { readSafetensorsFile } from '../../src/runtime/safetensors.js';
+import { FILES } from '../../src/train/run_folder.js';
 import { buildModel } from '../../src/zoo/index.js';
 import { cli } from '../support/cli.js';
 import { makeTempDir, removeTempDir } from '../support/tmp.js';
 
-/** `convlab summary|rf|memory|export|run FILE.onnx` as a user types them, and bad files as one line, exit 2. */
+/** `convlab summary|rf|memory|export|run|train FILE.onnx` as a user types them, and bad files as one line, exit 2. */
 
 const dir = makeTempDir('import-cli');
 afterAll(() => removeTempDir(dir));
@@ -40,6 +45,31 @@ describe('the CLI on an ONNX file', () => {
     const again = await cli('run', out, '--random', '--json');
     expect(JSON.parse(again.stdout).top).toEqual(JSON.parse(run.stdout).top);
   });
+
+  it('train starts from the weights the file holds, on every backend', async () => {
+    const held = withOnnxFile(file, {}, readWeights);
+    const backends = ['onnxruntime', ...(bindingBuilt() ? ['onednn'] : [])];
+    for (const backend of backends) {
+      const out = join(dir, `train-${backend}`);
+      // An lr so small that no step moves a weight by a representable amount, except a zero one by ~1e-30.
+      const r = await cli(
+        'train',
+        file,
+        ...['--data', 'synthetic:classes=10,shape=3x32x32,train=16,test=8', '--out', out],
+        ...['--epochs', '1', '--batch', '8', '--lr', '1e-30', '--weight-decay', '0', '--backend', backend],
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/from the file's weights/);
+      const trained = readSafetensorsFile(join(out, FILES.weights)).tensors;
+      const params = [...held].filter(([name]) => /(weight|bias)$/.test(name));
+      expect(params.length).toBeGreaterThan(40);
+      for (const [name, data] of params) {
+        const after = trained.get(name)!.data as Float32Array;
+        const moved = Math.max(...Array.from(after, (v, i) => Math.abs(v - (data as Float32Array)[i]!)));
+        expect(moved, `${backend}: ${name}`).toBeLessThan(1e-20);
+      }
+    }
+  }, 120_000);
 
   it('a truncated file, a missing file and --classes: one line, exit 2', async () => {
     const bad = join(dir, 'bad.onnx');

@@ -10,7 +10,7 @@ describe.skipIf(!built)('the oneDNN binding', () => {
     const x = b.md([1, 2, 3, 3], 'f32', 'nchw');
     const w = b.md([1, 2, 3, 3], 'f32', 'oihw');
     const y = b.md([1, 1, 3, 3], 'f32', 'nchw');
-    const pd = b.convFwd(x, w, null, y, [1, 1], [0, 0], [1, 1], [1, 1], true);
+    const pd = b.convFwd('convolution_direct', x, w, null, y, [1, 1], [0, 0], [1, 1], [1, 1], true);
     const [X, W, Y] = [new Float32Array(18).fill(1), new Float32Array(18).fill(0.5), new Float32Array(9)];
     const { ARG } = b;
     const args = b.args(
@@ -27,6 +27,7 @@ describe.skipIf(!built)('the oneDNN binding', () => {
     const b = binding();
     const any = b.md([8, 16, 8, 8], 'f32', 'any');
     const pd = b.convFwd(
+      'convolution_direct',
       any,
       b.md([16, 16, 3, 3], 'f32', 'any'),
       null,

@@ -72,4 +72,9 @@ export const MODELS: Record<string, () => Graph> = {
       const shuffled = channelShuffle(concat([a!, y], {}, 'cat'), { groups: 2 }, 'shuffle');
       return dropout(shuffled, { p: 0.3 }, 'drop');
     }),
+  'Winograd convolutions (3x3, 64 channels, 8x8 outputs)': () =>
+    model('winograd', (x) => {
+      const wide = relu(conv2d(x, { out: 64, kernel: 1, bias: false }, 'expand'), 'relu1');
+      return conv2d(wide, { out: 64, kernel: 3, padding: 1, bias: false }, 'winograd');
+    }),
 };

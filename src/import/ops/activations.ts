@@ -77,6 +77,9 @@ registerHandler(['Softmax'], (c) => {
 registerHandler(['Dropout'], (c) => {
   if (c.node.outputs[1] && c.cv.consumers(c.node.outputs[1]).length) c.fail('its mask output is used');
   const p = c.opset >= 12 ? (c.has(1) ? c.constant(1).scalar('Dropout ratio') : 0.5) : c.float('ratio', 0.5);
+  // training_mode (opset 12+) makes the node drop at random in inference too: not a model to import.
+  if (p > 0 && c.opset >= 12 && c.has(2) && c.constant(2).scalar('Dropout training_mode') !== 0)
+    c.fail('training_mode = true drops at random when the model runs; export the model in eval mode');
   c.output(c.apply('dropout', [c.tensor(0)], { p }));
 });
 

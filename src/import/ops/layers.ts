@@ -33,6 +33,13 @@ const scaled = (c: Const, scale: number, dims: readonly number[] = c.dims): Weig
         read: () => Float32Array.from(c.values(), (v) => v * scale),
       };
 
+/** One value given for all `n` outputs (Gemm's C broadcast), as a bias of its own per output. */
+const broadcast = (c: Const, scale: number, n: number): WeightSource => ({
+  dims: [n],
+  from: c.name ?? 'a folded constant',
+  read: () => new Float32Array(n).fill(c.values()[0]! * scale),
+});
+
 registerHandler(['Conv'], (c) => {
   const x = c.tensor(0);
   const w = c.constant(1);
@@ -60,6 +67,10 @@ registerHandler(['BatchNormalization'], (c) => {
       'the running-statistics outputs of a training-mode BatchNormalization are used; export the model in eval mode',
     );
   }
+  if (c.int('training_mode', 0) !== 0)
+    c.fail(
+      "training_mode = 1 normalises by the batch's own statistics when the model runs; export the model in eval mode",
+    );
   const x = c.tensor(0);
   const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => c.constant(i)) as [
     Const,
@@ -95,14 +106,15 @@ registerHandler(['Gemm'], (c) => {
   const weight = c.int('transB', 0) ? scaled(b, alpha) : transposed(b, alpha);
   const out = weight.dims[0]!;
   const bias = c.has(2) ? c.constant(2) : undefined;
-  if (bias && bias.size !== out)
-    c.fail(`C must hold one bias per output (${out}), got [${bias.dims.join(',')}]`);
+  if (bias && bias.size !== out && bias.size !== 1)
+    c.fail(`C must hold one bias per output (${out}) or one for all, got [${bias.dims.join(',')}]`);
+  const biasWeight = bias && (bias.size === 1 ? broadcast(bias, beta, out) : scaled(bias, beta, [out]));
   c.output(
     c.apply(
       'linear',
       [x],
       { out, bias: bias !== undefined },
-      { weightName: b.name, params: { weight, ...(bias && { bias: scaled(bias, beta, [out]) }) } },
+      { weightName: b.name, params: { weight, ...(biasWeight && { bias: biasWeight }) } },
     ),
   );
 });

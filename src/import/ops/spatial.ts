@@ -51,11 +51,25 @@ registerHandler(['Resize'], (c) => {
   } else return c.fail(`resize mode '${mode}' is not supported (nearest, linear)`);
   const scales = c.has(2) ? c.constant(2) : undefined;
   const sizes = c.has(3) ? c.constant(3).ints('Resize sizes') : undefined;
-  if (sizes && sizes.length === 4) attrs = { ...attrs, size: [sizes[2]!, sizes[3]!] };
-  else if (scales && scales.size === 4) {
+  const [h, w] = x.shape.slice(-2) as [number, number];
+  let out: [number, number];
+  if (sizes && sizes.length === 4) {
+    out = [sizes[2]!, sizes[3]!];
+    attrs = { ...attrs, size: out };
+  } else if (scales && scales.size === 4) {
     const s = Array.from(scales.values());
     if (s[0] !== 1 || s[1] !== 1) c.fail('resizing the batch or channel axis is not supported');
+    out = [Math.floor(h * s[2]!), Math.floor(w * s[3]!)];
+    // ONNX maps align_corners coordinates with the unrounded length in_length * scale; PyTorch
+    // (and convlab) with the integer output length. They agree only when the product is whole.
+    if (transform === 'align_corners' && !(Number.isInteger(h * s[2]!) && Number.isInteger(w * s[3]!)))
+      c.fail(`align_corners resizing by scales [${s[2]}, ${s[3]}] to a fractional length is not PyTorch's`);
     attrs = { ...attrs, scale: [s[2]!, s[3]!] };
-  } else c.fail('Resize needs 4 scales or 4 sizes known at import');
+  } else return c.fail('Resize needs 4 scales or 4 sizes known at import');
+  // half_pixel samples an output of length 1 at the input's centre; PyTorch's bilinear (pytorch_half_pixel) at its start.
+  if (mode === 'linear' && transform === 'half_pixel' && out.includes(1))
+    c.fail(
+      "linear resizing with 'half_pixel' coordinates to a length of 1 is not PyTorch's (pytorch_half_pixel)",
+    );
   c.output(c.apply('resize', [x], attrs));
 });
