@@ -55,6 +55,7 @@ const MODULE_OPS = new Set([
 /** Hands out unique layer names, preferring the names a file already carries. */
 export class Names {
   private readonly used = new Set<string>();
+  private readonly next = new Map<string, number>();
 
   /** Reserve a name as is (the graph input's). */
   reserve(name: string): string {
@@ -77,10 +78,18 @@ export class Names {
     return this.unique(n.name && !n.name.startsWith('/') ? n.name : op);
   }
 
-  /** `base`, or `base_1`, `base_2`, ... when taken. */
+  /**
+   * `base`, or `base_1`, `base_2`, ... when taken. The suffix tried next is kept per base, so a file
+   * of n unnamed nodes of one op costs n lookups, not n^2 / 2.
+   */
   unique(base: string): string {
     let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
+    let i = this.next.get(base) ?? 1;
+    if (this.used.has(name)) {
+      do name = `${base}_${i++}`;
+      while (this.used.has(name));
+      this.next.set(base, i);
+    }
     this.used.add(name);
     return name;
   }

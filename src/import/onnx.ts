@@ -2,7 +2,6 @@ import { GraphBuilder, type Tensor } from '../ir/builder.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { WeightData } from '../ir/init.js';
-import { resolveGraph } from '../ir/resolve.js';
 import { formatShape, numel } from '../ir/shape.js';
 import '../ops/index.js';
 import { Converter, handlerFor, NodeContext, supportedOps, type WeightSource } from './convert.js';
@@ -183,7 +182,7 @@ export function convertModel(m: OnnxModel, options: ImportOptions = {}): Importe
     builder.output(v as Tensor);
   }
   const graph = builder.build();
-  checkWeights(graph, cv.weights);
+  checkWeights(graph, builder, cv.weights);
   const report: ImportReport = {
     producer: `${m.producerName} ${m.producerVersion}`.trim(),
     opset,
@@ -199,11 +198,12 @@ export function convertModel(m: OnnxModel, options: ImportOptions = {}): Importe
  * Every parameter and buffer has a source of its exact shape. BatchNorm's num_batches_tracked,
  * which ONNX does not carry, starts at 0 as PyTorch loads it.
  */
-function checkWeights(graph: Graph, weights: Map<string, WeightSource>): void {
-  const r = resolveGraph(graph);
-  for (const n of r.nodes) {
-    for (const spec of n.params) {
-      const full = `${n.node.name}.${spec.name}`;
+function checkWeights(graph: Graph, builder: GraphBuilder, weights: Map<string, WeightSource>): void {
+  // The specs the builder inferred as it added each node: resolving the graph again would double the
+  // import's shape work (a summary resolves it anyway).
+  for (const node of graph.nodes) {
+    for (const spec of builder.paramsOf(node.name)) {
+      const full = `${node.name}.${spec.name}`;
       const w = weights.get(full);
       if (!w && spec.dtype === 'int64') {
         weights.set(full, {
@@ -215,11 +215,11 @@ function checkWeights(graph: Graph, weights: Map<string, WeightSource>): void {
       }
       if (!w)
         throw new ConvlabError(
-          `layer '${n.node.name}' (${n.node.op}) needs '${spec.name}', which the file does not give`,
+          `layer '${node.name}' (${node.op}) needs '${spec.name}', which the file does not give`,
         );
       if (numel(w.dims) !== numel(spec.shape)) {
         throw new ConvlabError(
-          `initializer '${w.from}' is ${formatShape(w.dims)}; layer '${n.node.name}' (${n.node.op}) needs its ${spec.name} to be ${formatShape(spec.shape)}`,
+          `initializer '${w.from}' is ${formatShape(w.dims)}; layer '${node.name}' (${node.op}) needs its ${spec.name} to be ${formatShape(spec.shape)}`,
         );
       }
     }

@@ -54,6 +54,8 @@ export class GraphBuilder {
   private readonly blocks: Block[] = [];
   private readonly prefix: string[] = [];
   private readonly initPolicy = new Map<string, Readonly<Record<string, Init>>>();
+  /** Each node's parameters and buffers, as inferred when it was added. */
+  private readonly specs = new Map<string, readonly TensorSpec[]>();
 
   constructor(
     readonly name: string,
@@ -69,6 +71,11 @@ export class GraphBuilder {
     this.nodes.push({ name, op: 'input', inputs: [], attrs: { shape: [...shape] } });
     this.shapes.set(name, full);
     return new Tensor(this, name, full);
+  }
+
+  /** The parameters and buffers of node `name` (as resolveGraph lists them), without resolving the graph again. */
+  paramsOf(name: string): readonly TensorSpec[] {
+    return this.specs.get(name) ?? [];
   }
 
   /** Qualified name for `local` in the current scope. */
@@ -104,6 +111,7 @@ export class GraphBuilder {
     };
     this.nodes.push(node);
     this.shapes.set(name, ctx.output);
+    this.specs.set(name, params);
     return new Tensor(this, name, ctx.output);
   }
 

@@ -4,8 +4,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { summariseGraph } from '../../src/analysis/summary.js';
 import { withOnnxFile } from '../../src/import/file.js';
 import { readWeights } from '../../src/import/onnx.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import { exportOnnx } from '../../src/onnx/export.js';
+import { adaptiveAvgpool2d, batchnorm2d, conv2d, flatten, linear, relu } from '../../src/ops/index.js';
 import { readSafetensorsFile } from '../../src/runtime/safetensors.js';
 import { FILES } from '../../src/train/run_folder.js';
 import { buildModel } from '../../src/zoo/index.js';
@@ -47,22 +49,36 @@ describe('the CLI on an ONNX file', () => {
   });
 
   it('train starts from the weights the file holds, on every backend', async () => {
-    const held = withOnnxFile(file, {}, readWeights);
+    // A model of ops the native backend has (resnet20's padded shortcuts are not among them).
+    const b = new GraphBuilder('small', 'test');
+    let x = b.input([3, 16, 16]);
+    for (const [i, out] of [8, 16].entries())
+      x = relu(
+        batchnorm2d(
+          conv2d(x, { out, kernel: 3, stride: 2, padding: 1, bias: false }, `conv${i}`),
+          {},
+          `bn${i}`,
+        ),
+      );
+    b.output(linear(flatten(adaptiveAvgpool2d(x, { output: 1 })), { out: 10 }, 'fc'));
+    const small = join(dir, 'small.onnx');
+    writeFileSync(small, exportOnnx(b.build(), { mode: 'infer', seed: 5 }));
+    const held = withOnnxFile(small, {}, readWeights);
     const backends = ['onnxruntime', ...(bindingBuilt() ? ['onednn'] : [])];
     for (const backend of backends) {
       const out = join(dir, `train-${backend}`);
       // An lr so small that no step moves a weight by a representable amount, except a zero one by ~1e-30.
       const r = await cli(
         'train',
-        file,
-        ...['--data', 'synthetic:classes=10,shape=3x32x32,train=16,test=8', '--out', out],
+        small,
+        ...['--data', 'synthetic:classes=10,shape=3x16x16,train=16,test=8', '--out', out],
         ...['--epochs', '1', '--batch', '8', '--lr', '1e-30', '--weight-decay', '0', '--backend', backend],
       );
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/from the file's weights/);
       const trained = readSafetensorsFile(join(out, FILES.weights)).tensors;
       const params = [...held].filter(([name]) => /(weight|bias)$/.test(name));
-      expect(params.length).toBeGreaterThan(40);
+      expect(params.length).toBe(8);
       for (const [name, data] of params) {
         const after = trained.get(name)!.data as Float32Array;
         const moved = Math.max(...Array.from(after, (v, i) => Math.abs(v - (data as Float32Array)[i]!)));
