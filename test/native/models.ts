@@ -2,6 +2,7 @@ import '../../src/ops/index.js';
 import { GraphBuilder, type Tensor } from '../../src/ir/builder.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
+import { adaptiveMaxpool2d } from '../../src/ops/adaptive_maxpool2d.js';
 import { add } from '../../src/ops/add.js';
 import { avgpool2d } from '../../src/ops/avgpool2d.js';
 import { batchnorm2d } from '../../src/ops/batchnorm2d.js';
@@ -64,6 +65,17 @@ export const MODELS: Record<string, () => Graph> = {
       s = relu(conv2d(s, { out: 4, kernel: 1, bias: true }, 'fc1'), 'fc1relu');
       s = sigmoid(conv2d(s, { out: 16, kernel: 1, bias: true }, 'fc2'), 'gate');
       return add(mul(h, s, 'scale'), x, 'add');
+    }),
+  'adaptive average and max pooling with overlapping bins of unequal size (8x8 -> 3x3, 5x2)': () =>
+    model('adaptive', (x) => {
+      const avg = adaptiveAvgpool2d(x, { output: 3 }, 'avg');
+      const max = adaptiveMaxpool2d(relu(x, 'r'), { output: 3 }, 'max');
+      const spp = adaptiveMaxpool2d(
+        conv2d(x, { out: 32, kernel: 1, bias: false }, 'c'),
+        { output: [5, 2] },
+        'spp',
+      );
+      return add(concat([avg, max], {}, 'cat'), adaptiveAvgpool2d(spp, { output: 3 }, 'back'), 'add');
     }),
   'channel split, shuffle and dropout': () =>
     model('shuffle', (x) => {

@@ -1,4 +1,5 @@
 // Registers every native op entry (one file per op family).
+import './adaptive_pooling.js';
 import './batchnorm2d.js';
 import './binary.js';
 import './conv2d.js';

@@ -2,11 +2,12 @@ import type { ResolvedNode } from '../../ir/resolve.js';
 import type { Algorithm, Pd } from '../binding.js';
 import type { Tensor } from '../program.js';
 import { registerNative } from '../registry.js';
+import { type AdaptiveKept, adaptiveBackward, adaptiveForward, evenBins } from './adaptive_pooling.js';
 
 /**
  * Pooling on oneDNN: max pooling with its workspace (where each maximum came from), average
  * pooling, and adaptive average pooling where every bin has the same size (global average pooling
- * included). ceil_mode is the same pooling with the right/bottom padding extended to reach the
+ * included); other adaptive bins are adaptive_pooling.ts's runs of windows. ceil_mode is the same pooling with the right/bottom padding extended to reach the
  * last window, which max pooling ignores.
  */
 interface Window {
@@ -66,11 +67,7 @@ function windowOf(n: ResolvedNode): Window {
 
 function decline(n: ResolvedNode): string | undefined {
   const a = n.ctx.attrs as unknown as PoolAttrs;
-  if (n.node.op === 'adaptive_avgpool2d') {
-    const [, , h, w] = n.ctx.inputs[0] as [number, number, number, number];
-    const [, , oh, ow] = n.ctx.output as [number, number, number, number];
-    return h % oh || w % ow ? 'adaptive pooling with bins of unequal size' : undefined;
-  }
+  if (n.node.op === 'adaptive_avgpool2d') return undefined;
   if (a.dilation && (a.dilation[0] !== 1 || a.dilation[1] !== 1)) return 'dilated pooling';
   if (n.node.op === 'avgpool2d' && a.ceilMode && a.countIncludePad) {
     const [, , bottom, right] = a.padding;
@@ -80,12 +77,19 @@ function decline(n: ResolvedNode): string | undefined {
   return undefined;
 }
 
+/** Adaptive average pooling whose bins are not one ordinary window. */
+const uneven = (n: ResolvedNode) => n.node.op === 'adaptive_avgpool2d' && !evenBins(n);
+
 for (const kind of ['maxpool2d', 'avgpool2d', 'adaptive_avgpool2d']) {
-  registerNative<Kept>({
+  registerNative<Kept | AdaptiveKept>({
     kind,
     decline,
     forward(c, [x]) {
       const { b, p, node } = c;
+      if (uneven(node)) {
+        const kept = adaptiveForward(c, x!, 'pooling_avg_exclude_padding');
+        return { output: kept.output, keep: kept };
+      }
       const window = windowOf(node);
       const { algorithm, strides, kernel, padL, padR } = window;
       const dst = b.md(node.ctx.output, 'f32', 'any');
@@ -107,6 +111,7 @@ for (const kind of ['maxpool2d', 'avgpool2d', 'adaptive_avgpool2d']) {
     },
     backward(c, f, dy) {
       const { b, p } = c;
+      if ('pieces' in f.keep) return [adaptiveBackward(c, f.keep, dy)];
       const x = f.inputs[0]!;
       const { algorithm, strides, kernel, padL, padR } = f.keep.window;
       const pd = b.poolBwd(algorithm, x.md, dy.md, strides, kernel, padL, padR, f.keep.pd);
