@@ -16,11 +16,13 @@ cross-entropy, backward, SGD(momentum 0.9, weight decay 5e-4) step. The input is
 random batch with fixed labels; the learning rate is 0, as in convlab's bench (the weights then stay
 put, so no step drifts into overflow or denormals; PyTorch computes every operation regardless).
 
-Models: any torchvision constructor by name (its default 1000 classes unless --classes), or the CIFAR
+Models: any torchvision constructor by name (its default 1000 classes unless --classes), the CIFAR
 ResNets of He et al. 2015, section 4.2 (resnet20/32/44/56/110), written here as convlab's zoo builds
 them (src/zoo/resnet_cifar.ts): 3x3 conv to 16 channels, three stages of n basic blocks at 16/32/64
 channels, option-A shortcuts (subsample, then zero channels before and after), global average
-pooling, a linear classifier; 10 classes.
+pooling, a linear classifier; 10 classes; or, for any other model (densenet_bc_100_k12, wrn28_10, ...),
+`--module DIR/model.py`: convlab's own PyTorch export of it (`convlab export MODEL --format pytorch`),
+whose build() makes the same graph with convlab's names.
 """
 import argparse
 import json
@@ -35,8 +37,11 @@ TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": 
 if "--tuned-malloc" in sys.argv and any(os.environ.get(k) != v for k, v in TUNED_MALLOC.items()):
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **TUNED_MALLOC})
 
+import importlib.util
+
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
 from torch_peer import serve, timed, time_runs, torchvision_model
@@ -92,9 +97,19 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def build(name: str, channels: int, classes: int | None) -> nn.Module:
+def exported(path: str) -> nn.Module:
+    """build() of a model.py written by convlab's PyTorch export."""
+    spec = importlib.util.spec_from_file_location("convlab_export", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build()
+
+
+def build(name: str, channels: int, classes: int | None, module: str | None) -> nn.Module:
     if name in CIFAR_DEPTHS:
         return CifarResNet(CIFAR_DEPTHS[name], channels, classes or 10)
+    if module and not callable(torchvision.models.__dict__.get(name)):
+        return exported(module)
     kwargs = {"num_classes": classes} if classes else {}
     return torchvision_model(name, "torch_train.py", **kwargs)
 
@@ -105,6 +120,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--input", default="3x32x32", help="C x H x W")
     p.add_argument("--classes", type=int)
+    p.add_argument("--module", help="convlab's PyTorch export (model.py) of a model torchvision lacks")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--runs", type=int)
@@ -118,7 +134,7 @@ def main() -> None:
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     channels, height, width = (int(d) for d in a.input.split("x"))
-    model = build(a.model, channels, a.classes).train()
+    model = build(a.model, channels, a.classes, a.module).train()
     x = torch.randn(a.batch, channels, height, width)
     with torch.no_grad():
         probe = model(x[:2])

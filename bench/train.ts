@@ -14,11 +14,15 @@
  * second of steps each, for --seconds, so whatever else the machine does falls on all alike; each
  * figure is the median over every timed step of its engine. The load average is printed beside
  * the figures: on a shared machine the ratios hold better than the absolute numbers.
- * PyTorch runs in Debian's /usr/bin/python3.
+ * PyTorch runs in Debian's /usr/bin/python3; a model torchvision lacks runs there as convlab's own
+ * PyTorch export of it.
  */
-import { loadavg } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveGraph } from '../src/ir/resolve.js';
+import { type ResolvedGraph, resolveGraph } from '../src/ir/resolve.js';
+import { modelPy } from '../src/pytorch/model_py.js';
 import { defaultThreads } from '../src/runtime/session.js';
 import type { TrainingBackend } from '../src/train/backend.js';
 import { trainingBackend } from '../src/train/backends.js';
@@ -52,6 +56,17 @@ interface Row {
   runs: number;
 }
 
+/**
+ * The model as convlab's PyTorch export writes it, for the peer to build where neither torchvision
+ * nor its CIFAR ResNets have the model (densenet_bc_100_k12, wrn28_10): the same graph, in PyTorch.
+ */
+function exportedModule(r: ResolvedGraph): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'convlab-bench-train-')), 'model.py');
+  const source = { command: 'bench/train.ts', description: r.graph.name, weights: false };
+  writeFileSync(path, modelPy(r, source));
+  return path;
+}
+
 async function compare(
   backend: TrainingBackend,
   model: string,
@@ -76,6 +91,7 @@ async function compare(
   const images = { data: randomBatch(shape), dims: shape };
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7919) % classes);
   let step = 0;
+  const module = exportedModule(r);
   const peerArgs = [
     model,
     '--batch',
@@ -86,6 +102,8 @@ async function compare(
     String(classes),
     '--threads',
     String(threads),
+    '--module',
+    module,
   ];
   const torch = await TorchPeer.start('torch_train.py', peerArgs);
   const tuned = await TorchPeer.start('torch_train.py', [...peerArgs, '--tuned-malloc']);
@@ -103,6 +121,7 @@ async function compare(
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
   torch.stop();
   tuned.stop();
+  rmSync(dirname(module), { recursive: true, force: true });
   await session.release();
   const [convlab, pytorch, pytorchTunedMalloc] = times.map((t) => batch / (median(t) / 1000)) as [
     number,
