@@ -24,7 +24,7 @@ const USAGE =
   'convlab train MODEL --data SOURCE --out DIR [--epochs E] [--batch B] [--lr X] [--optimizer sgd|adamw] ' +
   '[--momentum M] [--weight-decay W] [--nesterov|--no-nesterov] [--schedule cosine|step|constant] [--warmup EPOCHS] ' +
   '[--label-smoothing E] [--aux-weight W] [--pad P] [--flip|--no-flip] [--no-aux] [--limit N] [--seed S] [--resume|--force] ' +
-  '[--backend onnxruntime|onednn] [--json]';
+  '[--backend onnxruntime|onednn] [--threads T] [--json]';
 
 const string = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
@@ -233,6 +233,7 @@ export const trainCommand: Command = {
     resume: flag,
     force: flag,
     ...BACKEND_OPTION,
+    threads: string,
     json: flag,
   },
   positionals: [1, 1],
@@ -246,6 +247,8 @@ export const trainCommand: Command = {
     const release = lockRunFolder(out);
     try {
       const backend = await backendOf(values);
+      // Compute threads of every engine the run uses (the step, augmentation, evaluation).
+      const threads = numberOption(values, 'threads', { integer: true, min: 1 });
       const checkpoint = values['resume'] === true ? checkpointIn(out) : undefined;
       const run = await prepareRun({
         model: runModel(arg!),
@@ -268,6 +271,7 @@ export const trainCommand: Command = {
           out,
           ...(checkpoint && { resume: checkpoint }),
           backend,
+          ...(threads !== undefined && { session: { threads } }),
           progress: sink,
           stop: signals.stop,
         });
