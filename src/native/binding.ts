@@ -239,12 +239,20 @@ const HOW_TO_BUILD =
 
 let loaded: Binding | undefined;
 
-/** Whether the addon has been built on this machine. */
-export const bindingBuilt = (): boolean => existsSync(ADDON_PATH);
+/**
+ * Whether the addon has been built on this machine. CONVLAB_SKIP_NATIVE (which also keeps
+ * `npm ci` from building it) hides a built one, so a machine with the binding can run as one without
+ * (CI's pass without it).
+ */
+export const bindingBuilt = (): boolean => !process.env.CONVLAB_SKIP_NATIVE && existsSync(ADDON_PATH);
 
 /** The binding, loaded on first use; a ConvlabError saying how to build it when it is missing. */
 export function binding(): Binding {
   if (loaded) return loaded;
+  if (process.env.CONVLAB_SKIP_NATIVE)
+    throw new ConvlabError(
+      'the native oneDNN backend is off: CONVLAB_SKIP_NATIVE is set; unset it or use --backend onnxruntime',
+    );
   if (!bindingBuilt()) throw new ConvlabError(HOW_TO_BUILD);
   try {
     loaded = createRequire(import.meta.url)(ADDON_PATH) as Binding;

@@ -90,7 +90,7 @@ describe('the training backend seam', () => {
       const refused = await trainingBackend('onednn').catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(ConvlabError);
       expect((refused as ConvlabError).exitCode).toBe(2);
-      expect((refused as Error).message).toMatch(/^the native oneDNN backend is not built[^\n]*$/);
+      expect((refused as Error).message).toMatch(/^the native oneDNN backend is (not built|off)[^\n]*$/);
     }
     await expect(trainingBackend('cuda')).rejects.toThrow(
       /--backend must be one of onnxruntime, onednn, got 'cuda'/,
