@@ -5,7 +5,9 @@
  * (bench/torch_train.py: the same model, batch, input, thread count and optimiser), PyTorch twice:
  * as users run it, and with glibc's mmap/trim thresholds raised (--tuned-malloc), which spares it
  * this VM's cost of fresh pages. Prints images/s, the ratio to each peer and to the faster one,
- * convlab's RSS and the step's GFLOP/s (three times the forward's FLOPs, the usual estimate).
+ * convlab's RSS and the step's GFLOP/s (three times the forward's FLOPs, the usual estimate); on
+ * the native backend also its convolutions' own GFLOP/s and where a step's time goes by op, from
+ * steps profiled primitive by primitive after the timed turns.
  *
  *   npx tsx bench/train.ts                               # resnet18 b64 and resnet20 b128, at 3x32x32
  *   npx tsx bench/train.ts resnet18:64 resnet20:128:1x28x28 [--threads 2] [--seconds 60] [--backend B] [--json]
@@ -24,9 +26,10 @@ import { parseArgs } from 'node:util';
 import { type ResolvedGraph, resolveGraph } from '../src/ir/resolve.js';
 import { modelPy } from '../src/pytorch/model_py.js';
 import { defaultThreads } from '../src/runtime/session.js';
-import type { TrainingBackend } from '../src/train/backend.js';
+import type { ImageBatch, TrainingBackend } from '../src/train/backend.js';
 import { trainingBackend } from '../src/train/backends.js';
 import { BENCH_OPTIMIZER } from '../src/train/bench.js';
+import { NativeSession } from '../src/train/native.js';
 import { median, randomBatch } from '../src/train/timing.js';
 import { buildModel } from '../src/zoo/index.js';
 import { inTurns, printTable, TorchPeer, timed } from './turns.js';
@@ -48,6 +51,13 @@ interface Row {
   convlabOverFasterPytorch: number;
   /** convlab's step, at three times the forward's FLOPs. */
   gflops: number;
+  /**
+   * The native backend's convolutions alone (forward, backward-data where the input needs it,
+   * backward-weights), their FLOPs over their time in a step profiled primitive by primitive.
+   */
+  convGflops?: number;
+  /** Milliseconds per step by op, the median of profiled steps (native backend). */
+  profile?: Record<string, number>;
   /** convlab's resident set after its steps (MiB). */
   rssMiB: number;
   /** One-minute load average before and after. */
@@ -65,6 +75,18 @@ function exportedModule(r: ResolvedGraph): string {
   const source = { command: 'bench/train.ts', description: r.graph.name, weights: false };
   writeFileSync(path, modelPy(r, source));
   return path;
+}
+
+/** Milliseconds by op of a native step, the median over five steps profiled primitive by primitive. */
+function profiled(session: NativeSession, images: ImageBatch, labels: Int32Array, step: number) {
+  const runs = Array.from({ length: 5 }, (_, i) => session.profile(images, labels, 0, step + 1 + i));
+  return Object.fromEntries([...runs[0]!.keys()].map((op) => [op, median(runs.map((m) => m.get(op) ?? 0))]));
+}
+
+/** FLOPs of a step's convolutions: forward and backward-weights, and backward-data unless the input is the image. */
+function convolutionFlops(r: ResolvedGraph): number {
+  const convs = r.nodes.filter((n) => n.node.op === 'conv2d');
+  return convs.reduce((sum, n) => sum + n.flops * (n.inputs[0] === 0 ? 2 : 3), 0);
 }
 
 async function compare(
@@ -119,6 +141,7 @@ async function compare(
     5,
   );
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  const profile = session instanceof NativeSession ? profiled(session, images, labels, step) : undefined;
   torch.stop();
   tuned.stop();
   rmSync(dirname(module), { recursive: true, force: true });
@@ -142,10 +165,23 @@ async function compare(
     convlabOverPytorchTunedMalloc: convlab / pytorchTunedMalloc,
     convlabOverFasterPytorch: convlab / Math.max(pytorch, pytorchTunedMalloc),
     gflops: (3 * forwardFlops * (convlab / batch)) / 1e9,
+    ...(profile && { profile, convGflops: convolutionFlops(r) / (profile.conv2d ?? Number.NaN) / 1e6 }),
     rssMiB,
     load: [loadBefore, loadavg()[0]!],
     runs: times[0]!.length,
   };
+}
+
+/** Where a native step's time goes, by op (the ms of a profiled step and its share). */
+function printProfile(r: Row, profile: Record<string, number>): void {
+  const total = Object.values(profile).reduce((a, b) => a + b, 0);
+  const lines = Object.entries(profile)
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, ms]) => [op, ms.toFixed(2), `${((100 * ms) / total).toFixed(1)}%`]);
+  process.stdout.write(
+    `\n${r.model} b${r.batch}, one step profiled primitive by primitive (${total.toFixed(1)} ms):\n`,
+  );
+  printTable(['op', 'ms', 'share'], lines);
 }
 
 const { values, positionals } = parseArgs({
@@ -187,6 +223,7 @@ if (values.json) {
     'vs tuned',
     'vs faster',
     'GFLOP/s',
+    'conv GFLOP/s',
     'RSS MiB',
     'load',
   ];
@@ -203,6 +240,7 @@ if (values.json) {
     `${r.convlabOverPytorchTunedMalloc.toFixed(2)}x`,
     `${r.convlabOverFasterPytorch.toFixed(2)}x`,
     r.gflops.toFixed(0),
+    r.convGflops?.toFixed(0) ?? '-',
     r.rssMiB.toFixed(0),
     r.load.map((l) => l.toFixed(1)).join('-'),
   ]);
@@ -210,4 +248,5 @@ if (values.json) {
   process.stdout.write(
     'One step: train-mode forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4).\n',
   );
+  for (const r of rows.filter((r) => r.profile)) printProfile(r, r.profile!);
 }

@@ -153,6 +153,36 @@ export class NativeStep {
 
   /** One step on a full batch of normalised NCHW images. */
   run(images: Float32Array, labels: Int32Array, lr: number, step: number): StepOutcome {
+    this.prepare(images, labels, lr, step);
+    this.program.run();
+    return this.outcome;
+  }
+
+  /**
+   * One step as run() takes it, timed step by step: milliseconds by the op of the node each
+   * primitive belongs to ('conv2d', 'batchnorm2d', ...), the loss and the update by name.
+   */
+  profile(images: Float32Array, labels: Int32Array, lr: number, step: number): Map<string, number> {
+    this.prepare(images, labels, lr, step);
+    const byOp = new Map<string, number>();
+    for (const { label, ms } of this.program.profile()) {
+      const op = this.opOf(label);
+      byOp.set(op, (byOp.get(op) ?? 0) + ms);
+    }
+    return byOp;
+  }
+
+  /** The op of the node a step's label starts with (`layer1.0.conv1/weight/reorder`: conv2d), or the label. */
+  private opOf(label: string): string {
+    // Node names may hold slashes themselves (ONNX imports'), so try each prefix, longest first.
+    for (let end = label.lastIndexOf('/'); end > 0; end = label.lastIndexOf('/', end - 1)) {
+      const node = this.resolved.byName.get(label.slice(0, end));
+      if (node) return node.node.op;
+    }
+    return label;
+  }
+
+  private prepare(images: Float32Array, labels: Int32Array, lr: number, step: number): void {
     if (labels.length !== this.options.batch)
       throw new ConvlabError(`a native step takes batches of ${this.options.batch}, got ${labels.length}`);
     if (images !== this.boundImages) {
@@ -163,8 +193,6 @@ export class NativeStep {
     this.lr = lr;
     this.stepNumber = step;
     this.clock.step = step;
-    this.program.run();
-    return this.outcome;
   }
 }
 

@@ -177,11 +177,15 @@ function placeByLiveness(
 
 type Segment =
   | { readonly kind: 'primitives'; readonly from: number; readonly to: number }
-  | { readonly kind: 'host'; readonly call: () => void };
+  | { readonly kind: 'host'; readonly call: () => void; readonly label: string };
+
+/** Milliseconds of one run of each step, by the step's label. */
+export type StepTimes = readonly { readonly label: string; readonly ms: number }[];
 
 /** A compiled program: run() executes every step in order. */
 export class Program {
   private readonly prims: Primitive[] = [];
+  private readonly labels: string[] = [];
   private readonly argLists: ArgList[] = [];
   private readonly segments: Segment[] = [];
   private readonly memories = new Map<string, Memory>();
@@ -205,11 +209,12 @@ export class Program {
     void buffers;
     for (const s of steps) {
       if (s.kind === 'host') {
-        this.segments.push({ kind: 'host', call: s.run(views) });
+        this.segments.push({ kind: 'host', call: s.run(views), label: s.label });
         continue;
       }
       const last = this.segments[this.segments.length - 1];
       this.prims.push(b.primitive(s.pd));
+      this.labels.push(s.label);
       this.argLists.push(
         b.args(
           s.args.map((a) => a[0]),
@@ -249,5 +254,22 @@ export class Program {
       if (s.kind === 'host') s.call();
       else this.b.run(this.prims, this.argLists, s.from, s.to);
     }
+  }
+
+  /** run(), one step at a time, timing each (a profile: the calls between steps add a little). */
+  profile(): StepTimes {
+    const times: { label: string; ms: number }[] = [];
+    const timed = (label: string, call: () => void) => {
+      const start = performance.now();
+      call();
+      times.push({ label, ms: performance.now() - start });
+    };
+    for (const s of this.segments) {
+      if (s.kind === 'host') timed(s.label, s.call);
+      else
+        for (let i = s.from; i < s.to; i++)
+          timed(this.labels[i]!, () => this.b.run(this.prims, this.argLists, i, i + 1));
+    }
+    return times;
   }
 }

@@ -28,10 +28,13 @@ import { readTensor, type TestTensor } from './onnx_testdata.js';
  * model is presented that way before it is imported, changing nothing the node computes: the first
  * input is the image (a 4-D one as it is, another fed flat as [N, 1, 1, size] and reshaped back to
  * its dims, its first axis staying the batch), and the test's further inputs become initializers of
- * the values in input_*.pb (shapes, pads, scales, operands: what a CNN's file holds as constants).
- * A case convlab cannot take is skipped with the importer's own one-line reason, about that case
- * (its opset, an integer input, an attribute value convlab does not model, an op on the batch axis).
- * Any other failure (a crash, a wrong value) fails the test.
+ * the values in input_*.pb (shapes, pads, scales, operands: what a CNN's file holds as constants;
+ * Concat's inputs, all computed, are fed together as the image and sliced apart). Optional outputs
+ * convlab's op does not have (LayerNormalization's Mean, Dropout's mask, MaxPool's Indices) are not
+ * compared; a test of an op unchanged since an opset below 11 is imported at 11 (UNCHANGED_SINCE).
+ * A case convlab cannot take is skipped with the importer's own one-line reason, about that case (an
+ * integer or sequence input, an attribute value convlab does not model, an op across the batch
+ * axis, a training-mode node). Any other failure (a crash, a wrong value) fails the test.
  */
 
 const ROOT = '/usr/share/libonnx-testdata/data/node';
