@@ -30,7 +30,8 @@ export function adaptiveRuns(length: number, n: number): Run[] {
     const last = runs[runs.length - 1];
     if (last && last.size === size) {
       const step = start - (last.start + (last.count - 1) * last.step);
-      if (last.count === 1 || step === last.step) {
+      // A step of 0 (the same bin again, when n exceeds length) is no oneDNN window.
+      if (step > 0 && (last.count === 1 || step === last.step)) {
         runs[runs.length - 1] = { ...last, count: last.count + 1, step };
         return;
       }

@@ -16,7 +16,8 @@ describe('adaptive pooling runs (one oneDNN window per run)', () => {
     [2, 3, 3],
     [14, 4, 2],
     [7, 7, 1],
-    [1, 7, 1],
+    [1, 7, 7],
+    [3, 7, 7],
     [12, 4, 1],
   ])('%i into %i: PyTorch bins exactly, in %i runs', (length, n, runs) => {
     const r = adaptiveRuns(length, n);
