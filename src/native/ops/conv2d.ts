@@ -132,14 +132,17 @@ const plainWeights = (b: import('../binding.js').Binding, dims: readonly number[
   b.md(dims, 'f32', dims.length === 4 ? 'oihw' : 'goihw');
 
 /**
- * Winograd F(4x4, 3x3) where it measured faster on this machine's avx512 cores, direct elsewhere:
- * 3x3, stride 1, undilated, ungrouped convolutions of at least 64 input and output channels (the
- * tile transforms are paid per channel, the products they save per channel pair) and outputs of
- * at least 8x8 (4x4 tiles: below that most of each tile is padding). At batch 128, resnet20's
- * 64-channel 8x8 convolutions took 1.13 ms forward and 1.10 ms backward-data against direct's
- * 1.86 and 1.87; at 16 channels on 32x32 Winograd was slower (3.03 against 2.09), and on
- * resnet18's 512-channel 1x1 outputs 24 ms against 0.46. Backward-weights stays direct: oneDNN
- * 2.6's Winograd backward-weights crashed on resnet18's 4x4 stages.
+ * Winograd F(4x4, 3x3) for backward-data where it measured faster on this machine's avx512 cores,
+ * direct elsewhere: 3x3, stride 1, undilated, ungrouped convolutions of at least 64 input and
+ * output channels (the tile transforms are paid per channel, the products they save per channel
+ * pair) and outputs of at least 8x8 (4x4 tiles: below that most of each tile is padding). At
+ * batch 128, resnet20's 64-channel 8x8 backward-data took 1.10 ms against direct's 1.87; at 16
+ * channels on 32x32 Winograd was slower, and on resnet18's 512-channel 1x1 maps 50 times slower.
+ * Its gradients agree with direct's (resnet18 at 64x64, batch 16: the step's gradients within
+ * 7.1e-6 of onnxruntime's either way). Forward stays direct: oneDNN 2.6's Winograd forward, as
+ * fast as backward-data, moved resnet18's first-step gradients by up to 1.2e-2 relative (against
+ * 7.1e-6 direct), too inexact to train on; backward-weights too: its Winograd crashed on
+ * resnet18's 4x4 stages.
  */
 export function convAlgorithm(
   a: ConvAttrs,
@@ -148,7 +151,7 @@ export function convAlgorithm(
   pass: 'forward' | 'data' | 'weights',
 ): ConvAlgorithm {
   const winograd =
-    pass !== 'weights' &&
+    pass === 'data' &&
     a.kernel.every((k) => k === 3) &&
     a.stride.every((s) => s === 1) &&
     a.dilation.every((d) => d === 1) &&
