@@ -251,7 +251,7 @@ export function binding(): Binding {
   if (loaded) return loaded;
   if (process.env.CONVLAB_SKIP_NATIVE)
     throw new ConvlabError(
-      'the native oneDNN backend is off: CONVLAB_SKIP_NATIVE is set; unset it or use --backend onnxruntime',
+      'the native oneDNN backend is not built into this run: CONVLAB_SKIP_NATIVE is set; unset it or use --backend onnxruntime',
     );
   if (!bindingBuilt()) throw new ConvlabError(HOW_TO_BUILD);
   try {

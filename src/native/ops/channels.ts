@@ -1,5 +1,6 @@
 import type { Binding, Md } from '../binding.js';
 import type { ProgramBuilder, Tensor } from '../program.js';
+import { plainTag } from '../registry.js';
 
 /**
  * Channel windows of a tensor, for the ops that cut or pad along channels (concat's backward,
@@ -14,17 +15,18 @@ export function channelWindow(
   count: number,
   label: string,
 ): Tensor {
-  const [n, , h, w] = t.shape as [number, number, number, number];
-  const dims = [n, count, h, w];
-  const sub = trySub(b, t.md, dims, offset);
+  // Any rank (NCHW maps, or [N, C] vectors such as a spatial pyramid's flattened levels).
+  const dims = t.shape.map((d, i) => (i === 1 ? count : d));
+  const offsets = t.shape.map((_, i) => (i === 1 ? offset : 0));
+  const sub = trySub(b, t.md, dims, offsets);
   if (sub) return p.view(t, sub, dims);
-  const plain = p.reorder(t, b.md(t.shape, 'f32', 'nchw'), `${label}/plain`);
-  return p.view(plain, b.mdSub(plain.md, dims, [0, offset, 0, 0]), dims);
+  const plain = p.reorder(t, b.md(t.shape, 'f32', plainTag(t.shape.length)), `${label}/plain`);
+  return p.view(plain, b.mdSub(plain.md, dims, offsets), dims);
 }
 
-function trySub(b: Binding, md: Md, dims: readonly number[], offset: number): Md | undefined {
+function trySub(b: Binding, md: Md, dims: readonly number[], offsets: readonly number[]): Md | undefined {
   try {
-    return b.mdSub(md, dims, [0, offset, 0, 0]);
+    return b.mdSub(md, dims, offsets);
   } catch {
     return undefined;
   }
