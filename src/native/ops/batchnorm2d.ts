@@ -8,13 +8,17 @@ interface Kept {
   readonly mean: Tensor;
   readonly variance: Tensor;
   readonly workspace: Tensor | undefined;
+  /** The input in the channel-blocked layout the primitive runs on. */
+  readonly src: Tensor;
 }
 
 /**
  * batchnorm2d on oneDNN's batch normalisation (batch statistics, scale and shift), with a
  * following ReLU fused in when the ReLU is its only consumer (the ReLU's mask then lives in the
  * primitive's workspace, one bit per element). The running statistics follow PyTorch: an
- * exponential average with `momentum`, the unbiased batch variance.
+ * exponential average with `momentum`, the unbiased batch variance. The input is reordered into
+ * nChw16c when it comes plain (a DenseNet's concatenations of 12-channel growths): oneDNN's batch
+ * normalisation on plain NCHW took 69% of a densenet_bc_100_k12 step, its blocked kernel a fraction.
  */
 registerNative<Kept>({
   kind: 'batchnorm2d',
@@ -24,7 +28,8 @@ registerNative<Kept>({
     const a = node.ctx.attrs as { eps: number; momentum: number };
     const channels = x!.shape[1]!;
     const flags = BN.scale | BN.shift | (absorbed ? BN.fuseRelu : 0);
-    const pd = b.bnFwd(x!.md, a.eps, flags, true);
+    const src = p.reorder(x!, b.md(x!.shape, 'f32', 'nChw16c'), c.label('src'));
+    const pd = b.bnFwd(src.md, a.eps, flags, true);
     const stat = b.md([channels], 'f32', 'x');
     const y = p.tensor(b.pdMd(pd, 'dst', 0), x!.shape, c.label('y'));
     const mean = p.tensor(stat, [channels], c.label('mean'));
@@ -35,7 +40,7 @@ registerNative<Kept>({
     p.primitive(
       pd,
       [
-        [ARG.SRC, x],
+        [ARG.SRC, src],
         [ARG.SCALE, c.param('weight', stat)],
         [ARG.SHIFT, c.param('bias', stat)],
         [ARG.DST, y],
@@ -58,13 +63,12 @@ registerNative<Kept>({
         tracked[0]! += 1n;
       };
     });
-    return { output: y, keep: { pd, flags, mean, variance, workspace } };
+    return { output: y, keep: { pd, flags, mean, variance, workspace, src } };
   },
   backward(c, f, dy) {
     const { b, p, node } = c;
     const a = node.ctx.attrs as { eps: number };
-    const x = f.inputs[0]!;
-    const { pd, flags, mean, variance, workspace } = f.keep;
+    const { pd, flags, mean, variance, workspace, src: x } = f.keep;
     const channels = x.shape[1]!;
     const stat = b.md([channels], 'f32', 'x');
     const pdB = b.bnBwd(x.md, x.md, a.eps, flags, pd);
