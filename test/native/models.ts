@@ -1,6 +1,7 @@
 import '../../src/ops/index.js';
 import { GraphBuilder, type Tensor } from '../../src/ir/builder.js';
 import type { Graph } from '../../src/ir/graph.js';
+import type { WeightData } from '../../src/ir/init.js';
 import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
 import { adaptiveMaxpool2d } from '../../src/ops/adaptive_maxpool2d.js';
 import { add } from '../../src/ops/add.js';
@@ -90,3 +91,26 @@ export const MODELS: Record<string, () => Graph> = {
       return conv2d(wide, { out: 64, kernel: 3, padding: 1, bias: false }, 'winograd');
     }),
 };
+
+/** A copy of a state, safe from the session writing into its arrays. */
+export const copy = (state: ReadonlyMap<string, WeightData>) =>
+  new Map([...state].map(([k, v]) => [k, v.slice()]));
+
+/** Largest difference between two states, relative to each tensor's largest magnitude. */
+export function worstDifference(
+  a: ReadonlyMap<string, WeightData>,
+  b: ReadonlyMap<string, WeightData>,
+): [number, string] {
+  let worst: [number, string] = [0, ''];
+  for (const [name, x] of b) {
+    const y = a.get(name)!;
+    let diff = 0;
+    let scale = 1e-6;
+    for (let i = 0; i < x.length; i++) {
+      diff = Math.max(diff, Math.abs(Number(x[i]) - Number(y[i])));
+      scale = Math.max(scale, Math.abs(Number(x[i])));
+    }
+    if (diff / scale > worst[0]) worst = [diff / scale, name];
+  }
+  return worst;
+}

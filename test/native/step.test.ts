@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { OptimizerSpec } from '../../src/autodiff/optimizer.js';
-import type { WeightData } from '../../src/ir/init.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import { NativeDeclined } from '../../src/native/executor.js';
 import { gelu } from '../../src/ops/gelu.js';
@@ -9,7 +8,7 @@ import { notices, trainingBackend, withFallback } from '../../src/train/backends
 import { onednnBackend } from '../../src/train/native.js';
 import { onnxruntimeBackend, TrainingSession } from '../../src/train/step.js';
 import { randomBatch } from '../../src/train/timing.js';
-import { MODELS, model } from './models.js';
+import { copy, MODELS, model, worstDifference } from './models.js';
 
 const built = bindingBuilt();
 if (!built) console.warn('test/native: the oneDNN binding is not built (node native/build.mjs); skipping');
@@ -21,26 +20,6 @@ const batch = 8;
 
 const images: ImageBatch = { data: randomBatch([batch, 3, 8, 8], 5), dims: [batch, 3, 8, 8] };
 const labels = Int32Array.from({ length: batch }, (_, i) => (i * 3) % 10);
-const copy = (state: ReadonlyMap<string, WeightData>) => new Map([...state].map(([k, v]) => [k, v.slice()]));
-
-/** Largest difference between two states, relative to each tensor's largest magnitude. */
-function worstDifference(
-  a: ReadonlyMap<string, WeightData>,
-  b: ReadonlyMap<string, WeightData>,
-): [number, string] {
-  let worst: [number, string] = [0, ''];
-  for (const [name, x] of b) {
-    const y = a.get(name)!;
-    let diff = 0;
-    let scale = 1e-6;
-    for (let i = 0; i < x.length; i++) {
-      diff = Math.max(diff, Math.abs(Number(x[i]) - Number(y[i])));
-      scale = Math.max(scale, Math.abs(Number(x[i])));
-    }
-    if (diff / scale > worst[0]) worst = [diff / scale, name];
-  }
-  return worst;
-}
 
 async function twoSteps(s: StepSession) {
   const first = await s.step(images, labels, 0.05, 1);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { OptimizerSpec } from '../../src/autodiff/optimizer.js';
-import type { WeightData } from '../../src/ir/init.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import type { ImageBatch, StepSession } from '../../src/train/backend.js';
 import { onednnBackend } from '../../src/train/native.js';
 import { TrainingSession } from '../../src/train/step.js';
 import { randomBatch } from '../../src/train/timing.js';
 import { buildModel } from '../../src/zoo/index.js';
+import { copy, worstDifference } from './models.js';
 
 /**
  * The smallest member of every zoo family trains natively and its two SGD steps agree with the
@@ -79,27 +79,6 @@ const CASES: readonly Case[] = [
   { family: 'shufflenet_v2', model: 'shufflenet_v2_x0_5', size: 64, batch: 4, lossOnly: 'loss 2 1.7e-4' },
   { family: 'mobilenet', model: 'mobilenet_v2', size: 64, batch: 4, lossOnly: 'loss 2 2.8e-3' },
 ];
-
-const copy = (state: ReadonlyMap<string, WeightData>) => new Map([...state].map(([k, v]) => [k, v.slice()]));
-
-/** Largest difference between two states, relative to each tensor's largest magnitude. */
-function worstDifference(
-  a: ReadonlyMap<string, WeightData>,
-  b: ReadonlyMap<string, WeightData>,
-): [number, string] {
-  let worst: [number, string] = [0, ''];
-  for (const [name, x] of b) {
-    const y = a.get(name)!;
-    let diff = 0;
-    let scale = 1e-6;
-    for (let i = 0; i < x.length; i++) {
-      diff = Math.max(diff, Math.abs(Number(x[i]) - Number(y[i])));
-      scale = Math.max(scale, Math.abs(Number(x[i])));
-    }
-    if (diff / scale > worst[0]) worst = [diff / scale, name];
-  }
-  return worst;
-}
 
 async function twoSteps(s: StepSession, images: ImageBatch, labels: Int32Array) {
   const first = await s.step(images, labels, 0.05, 1);
