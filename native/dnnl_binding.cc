@@ -2,9 +2,10 @@
 //
 // It makes memory descriptors, primitive descriptors, primitives and memory objects over buffers
 // JavaScript owns, and executes primitives. Every decision (which primitives, which layouts, where
-// each buffer lives, in what order things run) is TypeScript's (src/native/). Besides oneDNN, three
-// small element-wise kernels live here because oneDNN has no primitive for them: the optimisers'
-// updates and BatchNorm's running statistics (PyTorch's rules, see src/autodiff/optimizer.ts).
+// each buffer lives, in what order things run) is TypeScript's (src/native/). Besides oneDNN, a few
+// small kernels live here because oneDNN has none fit for them: the optimisers' updates,
+// BatchNorm's running statistics (PyTorch's rules, see src/autodiff/optimizer.ts), dropout's
+// masks, and training-mode batch normalisation with double sums (batch_norm.h says why).
 //
 // Handles are N-API externals tagged with their C++ type, so passing the wrong kind of handle is a
 // TypeError, never a crash. oneDNN errors become JavaScript errors carrying oneDNN's message.
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "batch_norm.h"
 
 extern "C" void omp_set_num_threads(int);
 
@@ -366,35 +369,6 @@ EXPORT(ConvBwdWeights) {
   });
 }
 
-// Batch normalisation flags: bit 1 global stats, 2 scale, 4 shift, 8 fused ReLU (as TypeScript names them).
-dnnl::normalization_flags bnFlags(double bits) {
-  unsigned b = unsigned(bits);
-  unsigned f = 0;
-  if (b & 1) f |= dnnl_use_global_stats;
-  if (b & 2) f |= dnnl_use_scale;
-  if (b & 4) f |= dnnl_use_shift;
-  if (b & 8) f |= dnnl_fuse_norm_relu;
-  return static_cast<dnnl::normalization_flags>(f);
-}
-
-// bnFwd(data, epsilon, flags, training)
-EXPORT(BnFwd) {
-  return guarded(env, info, [](Call &c) {
-    dnnl::batch_normalization_forward::desc desc(forward(c.boolean(3)), c.md(0), float(c.number(1)),
-                                                 bnFlags(c.number(2)));
-    return pd(c.env, &desc.data, nullptr);
-  });
-}
-
-// bnBwd(diffData, data, epsilon, flags, hint)
-EXPORT(BnBwd) {
-  return guarded(env, info, [](Call &c) {
-    dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, c.md(0), c.md(1),
-                                                  float(c.number(2)), bnFlags(c.number(3)));
-    return pd(c.env, &desc.data, c.hint(4));
-  });
-}
-
 dnnl::algorithm algorithm(const std::string &name) {
   using a = dnnl::algorithm;
   static const std::unordered_map<std::string, a> m = {
@@ -736,6 +710,29 @@ EXPORT(DropoutMask) {
   });
 }
 
+// bnForward(x, y, gamma, beta, mean, variance, n, channels, pixels, eps, relu): batch_norm.h.
+EXPORT(BnForward) {
+  return guarded(env, info, [](Call &c) {
+    const convlab::BatchNormShape s{size_t(c.number(6)), size_t(c.number(7)), size_t(c.number(8))};
+    const size_t e = s.elements(), k = s.channels;
+    convlab::batchNormForward(s, c.floats(0, e), c.floats(1, e), c.floats(2, k), c.floats(3, k), c.floats(4, k),
+                              c.floats(5, k), c.number(9), c.boolean(10));
+    return undefined(c.env);
+  });
+}
+
+// bnBackward(x, dy, dx, gamma, beta, mean, variance, dgamma, dbeta, n, channels, pixels, eps, relu).
+EXPORT(BnBackward) {
+  return guarded(env, info, [](Call &c) {
+    const convlab::BatchNormShape s{size_t(c.number(9)), size_t(c.number(10)), size_t(c.number(11))};
+    const size_t e = s.elements(), k = s.channels;
+    convlab::batchNormBackward(s, c.floats(0, e), c.floats(1, e), c.floats(2, e), c.floats(3, k), c.floats(4, k),
+                               c.floats(5, k), c.floats(6, k), c.floats(7, k), c.floats(8, k), c.number(12),
+                               c.boolean(13));
+    return undefined(c.env);
+  });
+}
+
 // runningStats(runMean, runVar, mean, variance, channels, momentum, unbias): BatchNorm2d's buffers.
 EXPORT(RunningStats) {
   return guarded(env, info, [](Call &c) {
@@ -771,8 +768,6 @@ napi_value Init(napi_env env, napi_value exports) {
       FN("convFwd", ConvFwd),
       FN("convBwdData", ConvBwdData),
       FN("convBwdWeights", ConvBwdWeights),
-      FN("bnFwd", BnFwd),
-      FN("bnBwd", BnBwd),
       FN("eltwiseFwd", EltwiseFwd),
       FN("eltwiseBwd", EltwiseBwd),
       FN("poolFwd", PoolFwd),
@@ -798,6 +793,8 @@ napi_value Init(napi_env env, napi_value exports) {
       FN("setThreads", SetThreads),
       FN("sgd", Sgd),
       FN("adamw", AdamW),
+      FN("bnForward", BnForward),
+      FN("bnBackward", BnBackward),
       FN("runningStats", RunningStats),
 #undef FN
   };

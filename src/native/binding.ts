@@ -67,9 +67,6 @@ export type MdQuery =
 type Dims = readonly number[];
 type Bytes = ArrayBufferLike | ArrayBufferView;
 
-/** Batch normalisation flags, as the binding takes them. */
-export const BN = { globalStats: 1, scale: 2, shift: 4, fuseRelu: 8 } as const;
-
 export interface Binding {
   md(dims: Dims, type: DataType, tag: FormatTag): Md;
   mdStrides(dims: Dims, type: DataType, strides: Dims): Md;
@@ -113,8 +110,6 @@ export interface Binding {
     padR: Dims,
     hint: Pd,
   ): Pd;
-  bnFwd(data: Md, epsilon: number, flags: number, training: boolean): Pd;
-  bnBwd(diffData: Md, data: Md, epsilon: number, flags: number, hint: Pd): Pd;
   eltwiseFwd(algorithm: Algorithm, data: Md, alpha: number, beta: number, training: boolean): Pd;
   eltwiseBwd(algorithm: Algorithm, diffData: Md, data: Md, alpha: number, beta: number, hint: Pd): Pd;
   poolFwd(
@@ -187,6 +182,36 @@ export interface Binding {
     eps: number,
     weightDecay: number,
     step: number,
+  ): void;
+  /** Training-mode batch normalisation on nChw16c, sums in double (native/batch_norm.h). */
+  bnForward(
+    x: Float32Array,
+    y: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    n: number,
+    channels: number,
+    pixels: number,
+    eps: number,
+    relu: boolean,
+  ): void;
+  bnBackward(
+    x: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    n: number,
+    channels: number,
+    pixels: number,
+    eps: number,
+    relu: boolean,
   ): void;
   runningStats(
     runningMean: Float32Array,

@@ -139,31 +139,13 @@ async function compare(model: string, backend: Backend) {
 // Both training backends: onnxruntime everywhere, the native oneDNN one where its binding is built.
 const backends: Backend[] = bindingBuilt() ? ['onnxruntime', 'onednn'] : ['onnxruntime'];
 
-/**
- * densenet121 on oneDNN misses these tolerances, for two measured float32 reasons, not a wrong
- * formula (issue #13 records the numbers): (1) on this batch one BatchNorm input of
- * denselayer3.norm2 lies 1.1e-6 above its channel mean in float64, within float32 noise (native
- * puts it 0.9e-6 below, PyTorch float32 0.7e-6 above), so the fused ReLU's mask flips for that one
- * element and its channel's bias gradient moves by 3e-5, which propagates to every earlier layer;
- * (2) oneDNN's batch normalisation sums in float32 where PyTorch's CPU kernels accumulate in
- * double, so norm0.weight's gradient (1e-5, a cancelling sum over 32768 terms) is off by ~3e-6
- * (PyTorch float32: 5e-8). The gradient into the stem's pooling is as exact as PyTorch float32's
- * (max error 6.4e-5 both). Until batch normalisation's reductions accumulate in double, the case
- * is skipped rather than loosened.
- */
-const knownInexact = new Set(['densenet121 (onednn)']);
-
 describe.skipIf(!hasTorch)('one training step equals PyTorch (Debian python3-torch)', () => {
   for (const backend of backends) {
     it(`resnet18 (${backend})`, async () => {
       expect(await compare('resnet18', backend)).toBeGreaterThan(100);
     }, 300_000);
-    it.skipIf(knownInexact.has(`densenet121 (${backend})`))(
-      `densenet121 (${backend})`,
-      async () => {
-        expect(await compare('densenet121', backend)).toBeGreaterThan(600);
-      },
-      300_000,
-    );
+    it(`densenet121 (${backend})`, async () => {
+      expect(await compare('densenet121', backend)).toBeGreaterThan(600);
+    }, 300_000);
   }
 });

@@ -1,24 +1,23 @@
-import { BN, type Pd } from '../binding.js';
 import type { Tensor } from '../program.js';
 import { registerNative } from '../registry.js';
 
 interface Kept {
-  readonly pd: Pd;
-  readonly flags: number;
+  /** The input in the channel-blocked layout the kernels run on. */
+  readonly src: Tensor;
   readonly mean: Tensor;
   readonly variance: Tensor;
-  readonly workspace: Tensor | undefined;
-  /** The input in the channel-blocked layout the primitive runs on. */
-  readonly src: Tensor;
+  readonly relu: boolean;
 }
 
 /**
- * batchnorm2d on oneDNN's batch normalisation (batch statistics, scale and shift), with a
- * following ReLU fused in when the ReLU is its only consumer (the ReLU's mask then lives in the
- * primitive's workspace, one bit per element). The running statistics follow PyTorch: an
- * exponential average with `momentum`, the unbiased batch variance. The input is reordered into
- * nChw16c when it comes plain (a DenseNet's concatenations of 12-channel growths): oneDNN's batch
- * normalisation on plain NCHW took 69% of a densenet_bc_100_k12 step, its blocked kernel a fraction.
+ * batchnorm2d over the batch's statistics, with a following ReLU fused in when the ReLU is its only
+ * consumer (its mask recomputed in the backward from the kept input and statistics). It runs on
+ * the binding's own kernels rather than oneDNN's batch normalisation, which sums in float32: they
+ * accumulate in double as PyTorch's CPU kernels do, which a DenseNet's one-step parity with
+ * PyTorch needs (native/batch_norm.h). Both run on nChw16c, into which a plain input is reordered
+ * (a DenseNet's concatenations of 12-channel growths): on plain NCHW oneDNN's kernel took 69% of a
+ * densenet_bc_100_k12 step. The running statistics follow PyTorch: an exponential average with
+ * `momentum`, the unbiased batch variance.
  */
 registerNative<Kept>({
   kind: 'batchnorm2d',
@@ -26,70 +25,45 @@ registerNative<Kept>({
   forward(c, [x], absorbed) {
     const { b, p, node } = c;
     const a = node.ctx.attrs as { eps: number; momentum: number };
-    const channels = x!.shape[1]!;
-    const flags = BN.scale | BN.shift | (absorbed ? BN.fuseRelu : 0);
-    const src = p.reorder(x!, b.md(x!.shape, 'f32', 'nChw16c'), c.label('src'));
-    const pd = b.bnFwd(src.md, a.eps, flags, true);
+    const [n, channels, h, w] = x!.shape as [number, number, number, number];
+    const blocked = b.md(x!.shape, 'f32', 'nChw16c');
+    const src = p.reorder(x!, blocked, c.label('src'));
     const stat = b.md([channels], 'f32', 'x');
-    const y = p.tensor(b.pdMd(pd, 'dst', 0), x!.shape, c.label('y'));
+    const y = p.tensor(blocked, x!.shape, c.label('y'));
     const mean = p.tensor(stat, [channels], c.label('mean'));
     const variance = p.tensor(stat, [channels], c.label('variance'));
-    const wsMd = b.pdMd(pd, 'workspace', 0);
-    const workspace = b.mdBytes(wsMd) > 0 ? p.tensor(wsMd, [], c.label('workspace')) : undefined;
-    const { ARG } = b;
-    p.primitive(
-      pd,
-      [
-        [ARG.SRC, src],
-        [ARG.SCALE, c.param('weight', stat)],
-        [ARG.SHIFT, c.param('bias', stat)],
-        [ARG.DST, y],
-        [ARG.MEAN, mean],
-        [ARG.VARIANCE, variance],
-        [ARG.WORKSPACE, workspace],
-      ],
-      c.label('fwd'),
-    );
-    const [n, , h, w] = x!.shape as [number, number, number, number];
-    const count = n * h * w;
+    const [gamma, beta] = [c.param('weight', stat), c.param('bias', stat)];
+    const relu = absorbed !== undefined;
     const runningMean = c.state('running_mean') as Float32Array;
     const runningVar = c.state('running_var') as Float32Array;
     const tracked = c.state('num_batches_tracked') as BigInt64Array;
+    const count = n * h * w;
     const unbias = count / Math.max(1, count - 1);
-    p.host(c.label('running'), [mean, variance], (view) => {
-      const [m, v] = [view(mean), view(variance)];
+    p.host(c.label('fwd'), [src, y, gamma, beta, mean, variance], (view) => {
+      const [vx, vy, vg, vb, vm, vv] = [src, y, gamma, beta, mean, variance].map(view) as Float32Array[];
       return () => {
-        b.runningStats(runningMean, runningVar, m, v, channels, a.momentum, unbias);
+        b.bnForward(vx!, vy!, vg!, vb!, vm!, vv!, n, channels, h * w, a.eps, relu);
+        b.runningStats(runningMean, runningVar, vm!, vv!, channels, a.momentum, unbias);
         tracked[0]! += 1n;
       };
     });
-    return { output: y, keep: { pd, flags, mean, variance, workspace, src } };
+    return { output: y, keep: { src, mean, variance, relu } };
   },
   backward(c, f, dy) {
     const { b, p, node } = c;
     const a = node.ctx.attrs as { eps: number };
-    const { pd, flags, mean, variance, workspace, src: x } = f.keep;
-    const channels = x.shape[1]!;
+    const { src: x, mean, variance, relu } = f.keep;
+    const [n, channels, h, w] = x.shape as [number, number, number, number];
     const stat = b.md([channels], 'f32', 'x');
-    const pdB = b.bnBwd(x.md, x.md, a.eps, flags, pd);
     const dx = p.tensor(x.md, x.shape, c.label('dx'));
-    const { ARG } = b;
-    p.primitive(
-      pdB,
-      [
-        [ARG.SRC, x],
-        [ARG.MEAN, mean],
-        [ARG.VARIANCE, variance],
-        [ARG.DIFF_DST, dy],
-        [ARG.SCALE, c.param('weight', stat)],
-        [ARG.SHIFT, c.param('bias', stat)],
-        [ARG.WORKSPACE, workspace],
-        [ARG.DIFF_SRC, dx],
-        [ARG.DIFF_SCALE, c.grad('weight', stat)],
-        [ARG.DIFF_SHIFT, c.grad('bias', stat)],
-      ],
-      c.label('bwd'),
-    );
+    const [gamma, beta] = [c.param('weight', stat), c.param('bias', stat)];
+    const [dgamma, dbeta] = [c.grad('weight', stat), c.grad('bias', stat)];
+    const touched = [x, dy, dx, gamma, beta, mean, variance, dgamma, dbeta];
+    p.host(c.label('bwd'), touched, (view) => {
+      const [vx, vdy, vdx, vg, vb, vm, vv, vdg, vdb] = touched.map(view) as Float32Array[];
+      return () =>
+        b.bnBackward(vx!, vdy!, vdx!, vg!, vb!, vm!, vv!, vdg!, vdb!, n, channels, h * w, a.eps, relu);
+    });
     return [dx];
   },
 });
