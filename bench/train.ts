@@ -5,9 +5,10 @@
  * (bench/torch_train.py: the same model, batch, input, thread count and optimiser), PyTorch twice:
  * as users run it, and with glibc's mmap/trim thresholds raised (--tuned-malloc), which spares it
  * this VM's cost of fresh pages. Prints images/s, the ratio to each peer and to the faster one,
- * convlab's RSS and the step's GFLOP/s (three times the forward's FLOPs, the usual estimate); on
- * the native backend also its convolutions' own GFLOP/s and where a step's time goes by op, from
- * steps profiled primitive by primitive after the timed turns.
+ * the step's GFLOP/s (three times the forward's FLOPs, the usual estimate), convlab's RSS and what
+ * it grew by over the session (beside convlab's memory estimate of the step); on the native
+ * backend also its convolutions' own GFLOP/s and where a step's time goes by op, from steps
+ * profiled primitive by primitive after the timed turns.
  *
  *   npx tsx bench/train.ts                               # resnet18 b64 and resnet20 b128, at 3x32x32
  *   npx tsx bench/train.ts resnet18:64 resnet20:128:1x28x28 [--threads 2] [--seconds 60] [--backend B] [--json]
@@ -23,7 +24,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { analyseMemory } from '../src/analysis/memory.js';
 import { type ResolvedGraph, resolveGraph } from '../src/ir/resolve.js';
+import { binding, bindingBuilt } from '../src/native/binding.js';
 import { modelPy } from '../src/pytorch/model_py.js';
 import { defaultThreads } from '../src/runtime/session.js';
 import type { ImageBatch, TrainingBackend } from '../src/train/backend.js';
@@ -60,6 +63,10 @@ interface Row {
   profile?: Record<string, number>;
   /** convlab's resident set after its steps (MiB). */
   rssMiB: number;
+  /** What the resident set grew by from just before the session was created to after its steps (MiB). */
+  stepRssMiB: number;
+  /** convlab's own memory estimate of the step (`convlab memory MODEL --mode train --optimizer momentum`: its peak, MiB). */
+  estimateMiB: number;
   /** One-minute load average before and after. */
   load: [number, number];
   /** Timed steps of each engine. */
@@ -103,6 +110,7 @@ async function compare(
   const graph = buildModel(model, { input });
   const r = resolveGraph(graph, { batch });
   const classes = r.byName.get(r.outputs.find((o) => o.role === 'main')!.node)!.ctx.output[1]!;
+  const rssBefore = process.memoryUsage().rss;
   const session = await backend.create(
     graph,
     { batch, optimizer: BENCH_OPTIMIZER },
@@ -140,7 +148,7 @@ async function compare(
     seconds,
     5,
   );
-  const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  const rss = process.memoryUsage().rss;
   const profile = session instanceof NativeSession ? profiled(session, images, labels, step) : undefined;
   torch.stop();
   tuned.stop();
@@ -166,7 +174,9 @@ async function compare(
     convlabOverFasterPytorch: convlab / Math.max(pytorch, pytorchTunedMalloc),
     gflops: (3 * forwardFlops * (convlab / batch)) / 1e9,
     ...(profile && { profile, convGflops: convolutionFlops(r) / (profile.conv2d ?? Number.NaN) / 1e6 }),
-    rssMiB,
+    rssMiB: rss / 2 ** 20,
+    stepRssMiB: (rss - rssBefore) / 2 ** 20,
+    estimateMiB: analyseMemory(r, { mode: 'train', optimizer: 'momentum' }).bytes.peak / 2 ** 20,
     load: [loadBefore, loadavg()[0]!],
     runs: times[0]!.length,
   };
@@ -203,6 +213,8 @@ const jobs = (positionals.length ? positionals : ['resnet18:64', 'resnet20:128']
 });
 const threads = values.threads ? Number(values.threads) : defaultThreads();
 const backend = await trainingBackend(values.backend);
+// Loaded before any session, so that a step's RSS growth holds the step's memory, not the library's.
+if (bindingBuilt()) binding();
 const rows: Row[] = [];
 for (const { model, batch, input } of jobs)
   rows.push(await compare(backend, model, batch, input, threads, Number(values.seconds)));
@@ -225,6 +237,8 @@ if (values.json) {
     'GFLOP/s',
     'conv GFLOP/s',
     'RSS MiB',
+    'step RSS MiB',
+    'estimate MiB',
     'load',
   ];
   const lines = rows.map((r) => [
@@ -242,6 +256,8 @@ if (values.json) {
     r.gflops.toFixed(0),
     r.convGflops?.toFixed(0) ?? '-',
     r.rssMiB.toFixed(0),
+    r.stepRssMiB.toFixed(0),
+    r.estimateMiB.toFixed(0),
     r.load.map((l) => l.toFixed(1)).join('-'),
   ]);
   printTable(header, lines);
