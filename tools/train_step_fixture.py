@@ -4,7 +4,8 @@
 Run with Debian's /usr/bin/python3 (torch 1.13, torchvision 0.14); convlab itself never needs it.
 
   /usr/bin/python3 tools/train_step_fixture.py MODEL --classes K --state S.safetensors \
-      --batch B.safetensors --out OUT.safetensors [--lr 0.1 --momentum 0.9 --weight-decay 5e-4]
+      --batch B.safetensors --out OUT.safetensors [--lr 0.1 --momentum 0.9 --weight-decay 5e-4] \
+      [--module model.py] [--double]
 
 S holds the model's state_dict as convlab initialised it; B holds `input` (float32 NCHW) and
 `labels` (int64). The model runs in training mode (batch statistics, running statistics updated),
@@ -12,6 +13,7 @@ takes one torch.optim.SGD step on CrossEntropyLoss, and OUT receives `loss` and 
 the step.
 """
 import argparse
+import importlib.util
 import json
 import os
 import struct
@@ -42,6 +44,14 @@ def read_safetensors(path):
     return tensors
 
 
+def exported(path):
+    """build() of a model.py written by `convlab export MODEL --format pytorch`."""
+    spec = importlib.util.spec_from_file_location("convlab_export", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model")
@@ -53,13 +63,17 @@ def main():
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument(
+        "--module",
+        help="build the model from convlab's PyTorch export of it (model.py) rather than by name: the zoo's exact graph",
+    )
+    p.add_argument(
         "--double",
         action="store_true",
         help="compute in float64: the exact step, so a float32 result is judged by its own rounding error",
     )
     a = p.parse_args()
     torch.set_num_threads(2)
-    model = build_model(a.model, num_classes=a.classes, aux=False)
+    model = exported(a.module) if a.module else build_model(a.model, num_classes=a.classes, aux=False)
     model.load_state_dict(read_safetensors(a.state), strict=True)
     model.train()
     batch = read_safetensors(a.batch)
