@@ -55,7 +55,7 @@ export function layerNormChain(c: NodeContext): boolean {
   if (!steps || c.soleConsumer(steps[2]!.outputs[0]!, 'Div') !== div || div.inputs[0] !== sub.outputs[0])
     return false;
   const eps = otherConst(c, steps[1]!, steps[0]!.outputs[0]!);
-  if (!eps || eps.size !== 1) return false;
+  if (eps?.size !== 1) return false;
   const rank = c.tensor(0).shape.length;
   const axes = reduceAxes(c, rank);
   if (axes.some((a, i) => a !== rank - axes.length + i) || axes[0] === 0) return false;
