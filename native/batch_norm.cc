@@ -3,7 +3,7 @@
 // Each pass walks the tensor once in memory order; OpenMP splits it by (sample, channel block),
 // and per-thread partial sums are added in a fixed order, so results do not depend on timing.
 // The inner loops are compiled for AVX-512, AVX2 and baseline x86-64 and chosen at load time.
-// This file is built with -ffp-contract=off: the backward recomputes the forward's x * a + b to
+// This file is built with -ffp-contract=off: the backward recomputes the forward's (x - mean) a + beta to
 // find the ReLU's mask, and a fused multiply-add in one of the two would move a tie.
 
 #include "batch_norm.h"
@@ -38,8 +38,9 @@ INLINE d8 widen(f8 v) { return __builtin_convertvector(v, d8); }
 INLINE void accumulate(double *to, d8 v) {
   for (int l = 0; l < 8; l++) to[l] += v[l];
 }
-// The forward's output before the ReLU: the one expression both directions evaluate.
-INLINE f8 normalised(f8 x, f8 a, f8 b) { return x * a + b; }
+// The forward's output before the ReLU: the one expression both directions evaluate. The mean is
+// subtracted first, as in oneDNN: x a + (beta - mean a) would cancel where the mean is large.
+INLINE f8 normalised(f8 x, f8 mean, f8 a, f8 beta) { return (x - mean) * a + beta; }
 
 // Sums of (x - shift) and of its square over one block's pixels, added into s1 and s2 per lane.
 CLONED void moments(const float *x, size_t pixels, const float *shift, double *s1, double *s2) {
@@ -58,11 +59,13 @@ CLONED void moments(const float *x, size_t pixels, const float *shift, double *s
   accumulate(s2 + 8, b1);
 }
 
-// y = x * a + b per lane, then max(y, 0) when relu.
-CLONED void normalise(const float *x, float *y, size_t pixels, const float *a, const float *b, bool relu) {
-  const f8 a0 = load(a), a1 = load(a + 8), b0 = load(b), b1 = load(b + 8), zero = {};
+// y = (x - mean) a + beta per lane, then max(y, 0) when relu.
+CLONED void normalise(const float *x, float *y, size_t pixels, const float *mean, const float *a, const float *b,
+                      bool relu) {
+  const f8 m0 = load(mean), m1 = load(mean + 8), a0 = load(a), a1 = load(a + 8), b0 = load(b), b1 = load(b + 8);
+  const f8 zero = {};
   for (size_t i = 0; i < pixels; i++, x += kLanes, y += kLanes) {
-    f8 y0 = normalised(load(x), a0, b0), y1 = normalised(load(x + 8), a1, b1);
+    f8 y0 = normalised(load(x), m0, a0, b0), y1 = normalised(load(x + 8), m1, a1, b1);
     if (relu) {
       y0 = y0 > zero ? y0 : zero;
       y1 = y1 > zero ? y1 : zero;
@@ -76,20 +79,21 @@ CLONED void normalise(const float *x, float *y, size_t pixels, const float *a, c
 CLONED void gradientSums(const float *x, const float *dy, size_t pixels, const float *mean, const float *a,
                          const float *b, bool relu, double *sumDy, double *sumDyX) {
   const f8 a0 = load(a), a1 = load(a + 8), b0 = load(b), b1 = load(b + 8), zero = {};
-  const d8 m0 = widen(load(mean)), m1 = widen(load(mean + 8));
+  const f8 m0 = load(mean), m1 = load(mean + 8);
+  const d8 w0 = widen(m0), w1 = widen(m1);
   d8 s0 = {}, s1 = {}, t0 = {}, t1 = {};
   for (size_t i = 0; i < pixels; i++, x += kLanes, dy += kLanes) {
     const f8 x0 = load(x), x1 = load(x + 8);
     f8 g0 = load(dy), g1 = load(dy + 8);
     if (relu) {
-      g0 = normalised(x0, a0, b0) > zero ? g0 : zero;
-      g1 = normalised(x1, a1, b1) > zero ? g1 : zero;
+      g0 = normalised(x0, m0, a0, b0) > zero ? g0 : zero;
+      g1 = normalised(x1, m1, a1, b1) > zero ? g1 : zero;
     }
     const d8 h0 = widen(g0), h1 = widen(g1);
     s0 += h0;
     s1 += h1;
-    t0 += h0 * (widen(x0) - m0);
-    t1 += h1 * (widen(x1) - m1);
+    t0 += h0 * (widen(x0) - w0);
+    t1 += h1 * (widen(x1) - w1);
   }
   accumulate(sumDy, s0);
   accumulate(sumDy + 8, s1);
@@ -108,8 +112,8 @@ CLONED void inputGradient(const float *x, const float *dy, float *dx, size_t pix
     const f8 x0 = load(x), x1 = load(x + 8);
     f8 g0 = load(dy), g1 = load(dy + 8);
     if (relu) {
-      g0 = normalised(x0, a0, b0) > zero ? g0 : zero;
-      g1 = normalised(x1, a1, b1) > zero ? g1 : zero;
+      g0 = normalised(x0, m0, a0, b0) > zero ? g0 : zero;
+      g1 = normalised(x1, m1, a1, b1) > zero ? g1 : zero;
     }
     store(dx, (g0 - (x0 - m0) * k0 - d0) * c0);
     store(dx + 8, (g1 - (x1 - m1) * k1 - d1) * c1);
@@ -148,13 +152,13 @@ void reduce(Scratch &t, size_t threads, size_t padded) {
     }
 }
 
-// The forward's per-channel a, b (y = x a + b), from the float mean and variance it saved.
+// The forward's per-channel a and beta (y = (x - mean) a + beta), from the float mean and variance it saved.
 void affine(const BatchNormShape &s, const float *gamma, const float *beta, const float *mean,
             const float *variance, double eps, Scratch &t) {
   for (size_t c = 0; c < s.channels; c++) {
     const double inv = 1.0 / std::sqrt(double(variance[c]) + eps);
     t.a[c] = float(double(gamma[c]) * inv);
-    t.b[c] = float(double(beta[c]) - double(mean[c]) * double(gamma[c]) * inv);
+    t.b[c] = beta[c];
     t.mean[c] = mean[c];
   }
 }
@@ -180,7 +184,8 @@ void batchNormForward(const BatchNormShape &s, const float *x, float *y, const f
   }
   affine(s, gamma, beta, mean, variance, eps, t);
   eachBlock(s, [&](size_t, size_t block, size_t at) {
-    normalise(x + at, y + at, s.pixels, t.a.data() + block * kLanes, t.b.data() + block * kLanes, relu);
+    const size_t lane = block * kLanes;
+    normalise(x + at, y + at, s.pixels, t.mean.data() + lane, t.a.data() + lane, t.b.data() + lane, relu);
   });
 }
 
