@@ -45,8 +45,6 @@ interface Case {
   readonly why?: string;
   /** Only the first loss is compared, for the measured reason given (see the file's comment). */
   readonly lossOnly?: string;
-  /** Not run, for the reason given. */
-  readonly skip?: string;
 }
 
 // A network downsampling 32x first gets 64x64 (its last maps 2x2: batch 4 gives BatchNorm 16 values
@@ -100,20 +98,8 @@ const CASES: readonly Case[] = [
     batch: 4,
     lossOnly: 'float64 update error 1.5e-2 on both backends; gradients 1.5e-3 apart',
   },
-  {
-    family: 'vgg',
-    model: 'vgg11',
-    size: 32,
-    batch: 2,
-    skip: 'its onnxruntime step (133M parameters) takes over 2 minutes here',
-  },
-  {
-    family: 'spp',
-    model: 'vgg16_spp',
-    size: 32,
-    batch: 2,
-    skip: 'its onnxruntime step (80M parameters) takes minutes here; the native plan builds since concat backward takes [N, C] windows',
-  },
+  { family: 'vgg', model: 'vgg11', size: 32, batch: 2 },
+  { family: 'spp', model: 'vgg16_spp', size: 32, batch: 2 },
   { family: 'shufflenet', model: 'shufflenet_v1_g3', size: 64, batch: 4 },
   { family: 'shufflenet_v2', model: 'shufflenet_v2_x0_5', size: 64, batch: 4 },
   {
@@ -164,29 +150,25 @@ function worstAgainstKind(
 
 describe.skipIf(!built)('every zoo family: native and onnxruntime steps agree', () => {
   for (const c of CASES) {
-    it.skipIf(c.skip !== undefined)(
-      `${c.family}: ${c.model} ${c.size}x${c.size} b${c.batch}`,
-      async () => {
-        const build = () =>
-          buildModel(c.model, { input: [3, c.size, c.size], classes: 10, aux: c.aux ?? true });
-        const dims = [c.batch, 3, c.size, c.size];
-        const images: ImageBatch = { data: randomBatch(dims, 5), dims };
-        const labels = Int32Array.from({ length: c.batch }, (_, i) => (i * 3) % 10);
-        const options = { batch: c.batch, optimizer: SGD };
-        const native = await onednnBackend.create(build(), options, { seed: 3 });
-        const n = await twoSteps(native, images, labels);
-        await native.release();
-        const reference = await TrainingSession.create(build(), { ...options, target: {} }, { seed: 3 });
-        const r = await twoSteps(reference, images, labels);
-        await reference.release();
-        const relative = (k: number) => Math.abs(n.losses[k]! - r.losses[k]!) / r.losses[k]!;
-        expect(relative(0), 'loss 1').toBeLessThan(1e-4);
-        if (c.lossOnly) return;
-        expect(relative(1), 'loss 2').toBeLessThan(1e-4);
-        const [worst, name] = worstAgainstKind(n.state, r.state);
-        expect(worst, name).toBeLessThan(1e-4);
-      },
-      120_000,
-    );
+    it(`${c.family}: ${c.model} ${c.size}x${c.size} b${c.batch}`, async () => {
+      const build = () =>
+        buildModel(c.model, { input: [3, c.size, c.size], classes: 10, aux: c.aux ?? true });
+      const dims = [c.batch, 3, c.size, c.size];
+      const images: ImageBatch = { data: randomBatch(dims, 5), dims };
+      const labels = Int32Array.from({ length: c.batch }, (_, i) => (i * 3) % 10);
+      const options = { batch: c.batch, optimizer: SGD };
+      const native = await onednnBackend.create(build(), options, { seed: 3 });
+      const n = await twoSteps(native, images, labels);
+      await native.release();
+      const reference = await TrainingSession.create(build(), { ...options, target: {} }, { seed: 3 });
+      const r = await twoSteps(reference, images, labels);
+      await reference.release();
+      const relative = (k: number) => Math.abs(n.losses[k]! - r.losses[k]!) / r.losses[k]!;
+      expect(relative(0), 'loss 1').toBeLessThan(1e-4);
+      if (c.lossOnly) return;
+      expect(relative(1), 'loss 2').toBeLessThan(1e-4);
+      const [worst, name] = worstAgainstKind(n.state, r.state);
+      expect(worst, name).toBeLessThan(1e-4);
+    }, 300_000);
   }
 });
