@@ -183,7 +183,9 @@ describe('the run folder lock', () => {
 });
 
 describe('concurrent runs on one --out', () => {
-  const source = 'synthetic:shape=1x8x8,train=640,test=64';
+  // Long enough (3 x 400 steps) that the winner cannot finish before a loser slowed by a loaded CI
+  // machine has even reached the lock.
+  const source = 'synthetic:shape=1x8x8,train=6400,test=64';
 
   it('exactly one runs, the other exits 2 naming its pid; kill -9 then --resume loses nothing', async () => {
     const spec = tinySpec();
@@ -211,7 +213,7 @@ describe('concurrent runs on one --out', () => {
     const lines = readFileSync(join(out, FILES.metrics), 'utf8').trimEnd().split('\n');
     const records = lines.map((l) => JSON.parse(l) as { kind: string; step: number; epoch: number });
     const steps = records.filter((r) => r.kind === 'step').map((r) => r.step);
-    expect(steps).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    expect(steps).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
     expect(records.filter((r) => r.kind === 'epoch').map((r) => r.epoch)).toEqual([1, 2, 3]);
   }, 300_000);
 });
