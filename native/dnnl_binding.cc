@@ -689,6 +689,33 @@ EXPORT(AdamW) {
   });
 }
 
+// moments(x, count, out): out[0] = the mean of x's first `count` values, out[1] their population
+// variance (about the mean, a second pass), out[2] their sum of squares; all in double, which
+// keeps the squares of a badly initialised deep net's 1e-20 signals from underflowing.
+EXPORT(Moments) {
+  return guarded(env, info, [](Call &c) {
+    const size_t n = size_t(c.number(1));
+    const float *x = c.floats(0, n);
+    auto [outBytes, outLength] = c.bytes(2);
+    if (outLength < 3 * sizeof(double)) throw JsError("argument 3 must hold 3 doubles");
+    double *out = static_cast<double *>(outBytes);
+    double sum = 0, squares = 0;
+#pragma omp parallel for reduction(+ : sum, squares)
+    for (size_t i = 0; i < n; i++) {
+      sum += x[i];
+      squares += double(x[i]) * x[i];
+    }
+    const double mean = n ? sum / double(n) : 0;
+    double centred = 0;
+#pragma omp parallel for reduction(+ : centred)
+    for (size_t i = 0; i < n; i++) centred += (x[i] - mean) * (x[i] - mean);
+    out[0] = mean;
+    out[1] = n ? centred / double(n) : 0;
+    out[2] = squares;
+    return undefined(c.env);
+  });
+}
+
 // The counter-based hash of src/ops/random.ts (arithmetic modulo the prime 2^31 - 1, in int64).
 constexpr int64_t kModulus = 2147483647;
 inline int64_t square(int64_t h, int64_t c) { return (h * h + c) % kModulus; }
@@ -779,6 +806,7 @@ napi_value Init(napi_env env, napi_value exports) {
       FN("concat", Concat),
       FN("reduction", Reduction),
       FN("dropoutMask", DropoutMask),
+      FN("moments", Moments),
       FN("sum", Sum),
       FN("reorder", Reorder),
       FN("pdMd", PdMd),

@@ -148,6 +148,8 @@ export interface Binding {
     threshold: number,
     scale: number,
   ): void;
+  /** Mean, population variance and sum of squares of `x`'s first `count` values, into `out` (in double). */
+  moments(x: Float32Array, count: number, out: Float64Array): void;
   sum(dst: Md | null, scales: readonly number[], sources: readonly Md[]): Pd;
   reorder(src: Md, dst: Md): Pd;
   pdMd(pd: Pd, what: MdQuery, index: number): Md;

@@ -6,6 +6,7 @@ import { type ResolvedGraph, type ResolvedNode, resolveGraph } from '../ir/resol
 import { numel, type Shape } from '../ir/shape.js';
 import { type Binding, binding } from './binding.js';
 import { crossEntropy, type Head } from './loss.js';
+import { NativeProbes } from './probes.js';
 import { type Program, ProgramBuilder, type Tensor } from './program.js';
 import { type Forward, type NativeContext, nativeOp } from './registry.js';
 import { StateArrays } from './state.js';
@@ -21,8 +22,7 @@ export class NativeDeclined extends ConvlabError {
 }
 
 /** Why the native backend cannot plan this step, or undefined when it can. */
-export function declineReason(r: ResolvedGraph, o: StepOptions): string | undefined {
-  if (o.probes) return 'probes (the measurements some experiments take)';
+export function declineReason(r: ResolvedGraph): string | undefined {
   for (const n of r.nodes.slice(1)) {
     const op = nativeOp(n.node.op);
     if (!op) return `op '${n.node.op}' (node '${n.node.name}')`;
@@ -55,6 +55,7 @@ export class NativeStep {
   private outcome: StepOutcome = { loss: 0, correct: 0 };
   private readonly clock: { step: number; seed: number };
   private readonly resolved: ResolvedGraph;
+  private readonly probes: NativeProbes;
 
   constructor(
     graph: Graph,
@@ -62,9 +63,10 @@ export class NativeStep {
     threads: number,
   ) {
     const r = resolveGraph(graph, { batch: options.batch });
-    const why = declineReason(r, options);
+    const why = declineReason(r);
     if (why) throw new NativeDeclined(why);
     this.resolved = r;
+    this.probes = new NativeProbes(r, options.probes);
     this.clock = { step: 1, seed: options.seed ?? 0 };
     const b = binding();
     b.setThreads(threads);
@@ -72,16 +74,22 @@ export class NativeStep {
     const p = new ProgramBuilder(b);
     const input = r.nodes[0]!.ctx.output;
     this.images = p.fixed(b.md(input, 'f32', 'nchw'), input, new Float32Array(numel(input)), 0, 'images');
-    const planner = new Planner(r, b, p, this.state, this.clock);
+    const planner = new Planner(r, b, p, this.state, this.clock, this.probes);
     const outputs = planner.forward(this.images);
     const seeds = this.loss(r, b, p, outputs);
     planner.backward(seeds);
+    this.probes.gradNorms(p, this.state);
     this.update(p);
     this.program = p.compile();
   }
 
   get plan() {
     return this.program.plan;
+  }
+
+  /** The latest step's probe values by name (empty unless planned with probes). */
+  get probeValues(): ReadonlyMap<string, number> {
+    return this.probes.values;
   }
 
   /** Every parameter and buffer from its initialiser with `seed`. */
@@ -109,8 +117,16 @@ export class NativeStep {
         weight: h.weight,
         main: h.main,
       }));
+      const names = heads.map((h) => h.n.node.name);
       return () => {
-        this.outcome = crossEntropy(arrays, this.labels, classes, o.labelSmoothing ?? 0);
+        const { loss, correct, headLosses } = crossEntropy(
+          arrays,
+          this.labels,
+          classes,
+          o.labelSmoothing ?? 0,
+        );
+        this.outcome = { loss, correct };
+        this.probes.headLosses(names, headLosses);
       };
     });
     return heads.map((h) => ({ node: h.n.index, grad: h.dLogits }));
@@ -211,6 +227,7 @@ class Planner {
     private readonly p: ProgramBuilder,
     private readonly state: StateArrays,
     private readonly clock: NativeContext['clock'],
+    private readonly probes: NativeProbes,
   ) {}
 
   forward(images: Tensor): readonly Tensor[] {
@@ -220,12 +237,17 @@ class Planner {
       const producer = this.absorbed.get(n.index);
       if (producer !== undefined) {
         this.outputs[n.index] = this.outputs[producer]!;
+        this.probes.activation(this.p, n, this.outputs[n.index]!);
         continue;
       }
       const op = nativeOp(n.node.op)!;
       const next = n.consumers.length === 1 ? this.r.nodes[n.consumers[0]!]! : undefined;
       const fuse =
-        next && !headNodes.has(n.node.name) && next.inputs.length === 1 && op.absorbs?.(n, next)
+        next &&
+        !headNodes.has(n.node.name) &&
+        !this.probes.probed(n) &&
+        next.inputs.length === 1 &&
+        op.absorbs?.(n, next)
           ? next
           : undefined;
       if (fuse) this.absorbed.set(fuse.index, n.index);
@@ -234,6 +256,7 @@ class Planner {
       const f = op.forward(c, inputs, fuse);
       this.forwards[n.index] = { ...f, inputs };
       this.outputs[n.index] = f.output;
+      this.probes.activation(this.p, n, f.output);
     }
     return this.outputs;
   }
@@ -260,9 +283,13 @@ class Planner {
           });
       },
       backward: (n, dyIn) => {
-        if (this.absorbed.has(n.index)) return { inputs: [dyIn] };
+        if (this.absorbed.has(n.index)) {
+          this.probes.gradient(p, n, dyIn);
+          return { inputs: [dyIn] };
+        }
         const output = this.outputs[n.index]!;
         const dy = p.reorder(dyIn, output.md, `${n.node.name}/dy`);
+        this.probes.gradient(p, n, dy);
         const f = this.forwards[n.index]!;
         const wanted = n.inputs.map((i) => i !== 0);
         const grads = nativeOp(n.node.op)!.backward(this.contexts[n.index]!, f, dy, wanted);

@@ -11,19 +11,20 @@ export interface Head {
 /**
  * Softmax cross-entropy with label smoothing over every head, as the onnxruntime step computes it
  * (autodiff/loss.ts): q = (1 - eps) onehot + eps / K, loss = -mean_i sum_k q log_softmax(z),
- * dLogits = (softmax(z) - q) * weight / N; the loss is the heads' weighted sum, `correct` counts
- * the main head's arg-max hits. Runs on N x K values (the logits), never on activations.
+ * dLogits = (softmax(z) - q) * weight / N; the loss is the heads' weighted sum (each head's own
+ * cross-entropy is in `headLosses`), `correct` counts the main head's arg-max hits. Runs on N x K values (the logits), never on activations.
  */
 export function crossEntropy(
   heads: readonly Head[],
   labels: Int32Array,
   classes: number,
   smoothing: number,
-): { loss: number; correct: number } {
+): { loss: number; correct: number; headLosses: number[] } {
   const n = labels.length;
   const off = smoothing / classes;
   let loss = 0;
   let correct = 0;
+  const headLosses: number[] = [];
   for (const h of heads) {
     let sum = 0;
     for (let i = 0; i < n; i++) {
@@ -52,7 +53,8 @@ export function crossEntropy(
       sum += rowLoss;
       if (h.main && arg === label) correct++;
     }
+    headLosses.push(sum / n);
     loss += (h.weight * sum) / n;
   }
-  return { loss, correct };
+  return { loss, correct, headLosses };
 }

@@ -47,7 +47,9 @@ export class NativeSession implements StepSession {
 
   async step(images: ImageBatch, labels: Int32Array, lr: number, step: number): Promise<StepResult> {
     const { loss, correct } = this.step_.run(images.data, labels, lr, step);
-    return { loss, correct, probes: NO_PROBES };
+    // A copy: callers keep each step's probes, and the step overwrites its own map.
+    const probes = this.step_.options.probes ? new Map(this.step_.probeValues) : NO_PROBES;
+    return { loss, correct, probes };
   }
 
   /** Milliseconds of one step by op ('conv2d', 'batchnorm2d', ..., 'loss', 'update'), timed step by step. */

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { OptimizerSpec } from '../../src/autodiff/optimizer.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
 import { bindingBuilt } from '../../src/native/binding.js';
 import { NativeDeclined } from '../../src/native/executor.js';
+import { adaptiveAvgpool2d } from '../../src/ops/adaptive_avgpool2d.js';
+import { batchnorm2d } from '../../src/ops/batchnorm2d.js';
+import { conv2d } from '../../src/ops/conv2d.js';
+import { flatten } from '../../src/ops/flatten.js';
 import { gelu } from '../../src/ops/gelu.js';
+import { linear } from '../../src/ops/linear.js';
+import { relu } from '../../src/ops/relu.js';
 import type { ImageBatch, StepSession } from '../../src/train/backend.js';
 import { notices, trainingBackend, withFallback } from '../../src/train/backends.js';
 import { onednnBackend } from '../../src/train/native.js';
@@ -49,6 +56,47 @@ describe.skipIf(!built)('a native training step', () => {
       });
     }
   }
+
+  it('reports the probes of the onnxruntime step: gradient norms, head losses, activation and gradient spreads', async () => {
+    // bn1 would absorb relu1; probing bn1 keeps its own output. The aux head probes loss/<head>.
+    const build = () => {
+      const b = new GraphBuilder('probed', 'test');
+      let x = conv2d(b.input([3, 8, 8]), { out: 16, kernel: 3, padding: 1, bias: false }, 'conv1');
+      x = relu(batchnorm2d(x, {}, 'bn1'), 'relu1');
+      const y = relu(
+        batchnorm2d(conv2d(x, { out: 20, kernel: 3, padding: 1, bias: false }, 'conv2'), {}, 'bn2'),
+        'relu2',
+      );
+      b.output(
+        linear(flatten(adaptiveAvgpool2d(x, { output: 1 }, 'auxpool'), 'auxflat'), { out: 10 }, 'aux'),
+        'aux',
+      );
+      b.output(linear(flatten(adaptiveAvgpool2d(y, { output: 1 }, 'pool'), 'flatten'), { out: 10 }, 'fc'));
+      return b.build();
+    };
+    const probes = {
+      gradNorms: true,
+      headLosses: true,
+      activations: ['conv1', 'bn1', 'relu1', 'relu2', 'fc'],
+    };
+    const options = { batch, optimizer: SGD, probes };
+    const native = await onednnBackend.create(build(), options, { seed: 4 }, { threads: 1 });
+    const reference = await TrainingSession.create(build(), { ...options, target: {} }, { seed: 4 });
+    try {
+      for (const step of [1, 2]) {
+        const [n, r] = [
+          await native.step(images, labels, 0.05, step),
+          await reference.step(images, labels, 0.05, step),
+        ];
+        expect([...n.probes.keys()].sort()).toEqual([...r.probes.keys()].sort());
+        expect(n.probes.size).toBe(10 + 2 + 2 * 5);
+        for (const [name, value] of r.probes) expect(n.probes.get(name)! / value, name).toBeCloseTo(1, 4);
+      }
+    } finally {
+      await native.release();
+      await reference.release();
+    }
+  });
 
   it('restores its state and repeats a step bit for bit (resume); a checkpoint crosses backends', async () => {
     const build = MODELS['conv, BN+ReLU fused']!;
