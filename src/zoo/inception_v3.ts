@@ -11,10 +11,11 @@ import { linear } from '../ops/linear.js';
 import { maxpool2d } from '../ops/maxpool2d.js';
 import { type BuildOptions, registerModel } from './registry.js';
 
-type Module = (x: Tensor, name: string) => Tensor;
+/** A Mixed module, built under its name. */
+export type MixedModule = (x: Tensor, name: string) => Tensor;
 
 /** The eleven Mixed modules, torchvision's names and widths: 3 x A at 35x35, B, 4 x C at 17x17, D, 2 x E at 8x8. */
-const MIXED: readonly (readonly [string, Module])[] = [
+const MIXED: readonly (readonly [string, MixedModule])[] = [
   ['Mixed_5b', (x, n) => inceptionA(x, n, { poolFeatures: 32 })],
   ['Mixed_5c', (x, n) => inceptionA(x, n, { poolFeatures: 64 })],
   ['Mixed_5d', (x, n) => inceptionA(x, n, { poolFeatures: 64 })],
@@ -44,7 +45,11 @@ const TRUNC_NORMAL: Readonly<Record<string, Init>> = {
  * with valid convs, modules A-E, the auxiliary head on Mixed_6e as an output of role 'aux', no input
  * transform (torchvision adds one only for its pretrained weights).
  */
-export function buildInceptionV3(name: string, o: BuildOptions): Graph {
+export function buildInceptionV3(
+  name: string,
+  o: BuildOptions,
+  mixed: readonly (readonly [string, MixedModule])[] = MIXED,
+): Graph {
   const b = new GraphBuilder(name, 'inception')
     .initialise('conv2d', TRUNC_NORMAL)
     .initialise('linear', TRUNC_NORMAL);
@@ -58,7 +63,7 @@ export function buildInceptionV3(name: string, o: BuildOptions): Graph {
   x = maxpool2d(x, { kernel: 3, stride: 2 }, 'maxpool2');
 
   let aux: Tensor | undefined;
-  for (const [module, build] of MIXED) {
+  for (const [module, build] of mixed) {
     x = build(x, module);
     if (module === AUX_AFTER && o.aux) aux = inceptionV3Aux(x, 'AuxLogits', { classes: o.classes });
   }

@@ -8,9 +8,9 @@ import { linear } from '../ops/linear.js';
 import { type BuildOptions, registerModel } from './registry.js';
 
 /** One row of the paper's Table 2: expansion t, output channels c, repeats n, first stride s. */
-type Stage = readonly [t: number, c: number, n: number, s: number];
+export type InvertedResidualStage = readonly [t: number, c: number, n: number, s: number];
 
-const INVERTED_RESIDUAL_SETTING: readonly Stage[] = [
+const INVERTED_RESIDUAL_SETTING: readonly InvertedResidualStage[] = [
   [1, 16, 1, 1],
   [6, 24, 2, 2],
   [6, 32, 3, 2],
@@ -25,6 +25,8 @@ export interface MobileNetV2Config {
   /** Channel counts are rounded to multiples of this (8 suits the hardware the paper targets). */
   readonly roundNearest: number;
   readonly dropout: number;
+  /** The stages (torchvision's `inverted_residual_setting`); the paper's Table 2 when absent. */
+  readonly invertedResidualSetting?: readonly InvertedResidualStage[];
 }
 
 /** torchvision's (and TF slim's) `_make_divisible`: round to a multiple of `divisor`, never more than 10% down. */
@@ -50,7 +52,7 @@ export function buildMobileNetV2(name: string, c: MobileNetV2Config, o: BuildOpt
       stride: 2,
       padding: 1,
     });
-    for (const [t, ch, n, s] of INVERTED_RESIDUAL_SETTING) {
+    for (const [t, ch, n, s] of c.invertedResidualSetting ?? INVERTED_RESIDUAL_SETTING) {
       const out = makeDivisible(ch * c.widthMult, c.roundNearest);
       for (let r = 0; r < n; r++) {
         y = invertedResidual(y, String(i++), { out, stride: r === 0 ? s : 1, expandRatio: t });

@@ -10,13 +10,21 @@ import { linear } from '../ops/linear.js';
 import { relu } from '../ops/relu.js';
 import { type BuildOptions, registerModel } from './registry.js';
 
+/** An Xception's widths: entry-flow blocks, middle-flow repeats, exit-flow block and tail convs. */
+export interface XceptionWidths {
+  readonly entry: readonly number[];
+  readonly middleRepeats: number;
+  readonly exit: readonly number[];
+  readonly tail: readonly number[];
+}
+
 /** Xception's Figure 5, as widths. */
-const XCEPTION = {
+const XCEPTION: XceptionWidths = {
   entry: [128, 256, 728],
   middleRepeats: 8,
   exit: [728, 1024],
   tail: [1536, 2048],
-} as const;
+};
 
 /**
  * Xception (Chollet 2017) with the layout of Keras Applications (and pytorchcv): valid 3x3 stem
@@ -24,7 +32,7 @@ const XCEPTION = {
  * paper found an intermediate non-linearity hurts), no dropout. Initialised as Keras does: Glorot
  * (Xavier) uniform for every conv and the classifier, zero bias, BN at gamma 1 and beta 0.
  */
-export function buildXception(name: string, o: BuildOptions): Graph {
+export function buildXception(name: string, o: BuildOptions, widths: XceptionWidths = XCEPTION): Graph {
   const b = new GraphBuilder(name, 'xception')
     .initialise('conv2d', { weight: { kind: 'xavier_uniform' } })
     .initialise('linear', { weight: { kind: 'xavier_uniform' }, bias: { kind: 'constant', value: 0 } });
@@ -35,7 +43,7 @@ export function buildXception(name: string, o: BuildOptions): Graph {
     y = relu(batchnorm2d(y, XCEPTION_BN, 'bn1'), 'relu1');
     y = conv2d(y, { out: 64, kernel: 3, bias: false }, 'conv2');
     y = relu(batchnorm2d(y, XCEPTION_BN, 'bn2'), 'relu2');
-    XCEPTION.entry.forEach((out, i) => {
+    widths.entry.forEach((out, i) => {
       y = entryFlowBlock(y, `block${i + 1}`, { out, startWithRelu: i > 0 });
     });
     return y;
@@ -43,13 +51,13 @@ export function buildXception(name: string, o: BuildOptions): Graph {
 
   x = b.scope('middle_flow', 'MiddleFlow', () => {
     let y = x;
-    for (let i = 1; i <= XCEPTION.middleRepeats; i++) y = middleFlowBlock(y, `block${i}`);
+    for (let i = 1; i <= widths.middleRepeats; i++) y = middleFlowBlock(y, `block${i}`);
     return y;
   });
 
   x = b.scope('exit_flow', 'ExitFlow', () => {
-    let y = exitFlowBlock(x, 'block1', { widths: XCEPTION.exit });
-    XCEPTION.tail.forEach((out, i) => {
+    let y = exitFlowBlock(x, 'block1', { widths: widths.exit });
+    widths.tail.forEach((out, i) => {
       y = separableConv2d(y, `sepconv${i + 1}`, { out });
       y = relu(batchnorm2d(y, XCEPTION_BN, `bn${i + 1}`), `relu${i + 1}`);
     });
