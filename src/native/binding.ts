@@ -148,6 +148,8 @@ export interface Binding {
     threshold: number,
     scale: number,
   ): void;
+  /** Zeroed bytes (rounded up to 2 MiB) on huge pages where the kernel gives them: a step's arena. */
+  hugeArena(bytes: number): ArrayBuffer;
   /** Mean, population variance and sum of squares of `x`'s first `count` values, into `out` (in double). */
   moments(x: Float32Array, count: number, out: Float64Array): void;
   sum(dst: Md | null, scales: readonly number[], sources: readonly Md[]): Pd;

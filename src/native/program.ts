@@ -121,7 +121,7 @@ export class ProgramBuilder {
   compile(): Program {
     const lives = this.lives();
     const { offsets, size } = placeByLiveness(this.buffers, lives);
-    const arena = new ArrayBuffer(Math.max(size, ALIGN));
+    const arena = this.b.hugeArena(Math.max(size, ALIGN));
     return new Program(this.b, this.steps, this.buffers, offsets, arena, {
       arenaBytes: size,
       unsharedBytes: this.buffers.filter((b) => !b.fixed).reduce((s, b) => s + align(b.bytes), 0),

@@ -43,6 +43,23 @@ describe.skipIf(!built)('the oneDNN binding', () => {
     expect(b.mdEqual(src, b.md([8, 16, 8, 8], 'f32', 'nChw16c'))).toBe(true);
   });
 
+  it('allocates an arena in whole 2 MiB pages, zeroed, and moments sums in double', () => {
+    const b = binding();
+    const arena = b.hugeArena(3 << 20);
+    expect(arena.byteLength).toBe(4 << 20);
+    const floats = new Float32Array(arena);
+    expect(floats.every((v) => v === 0)).toBe(true);
+    floats.set([1e-20, 3e-20, 1e8, -1e8]);
+    const out = new Float64Array(3);
+    b.moments(floats, 2, out);
+    // float32 squares of 1e-20 underflow to 0; the double sums keep them.
+    expect(out[0]! / 2e-20).toBeCloseTo(1, 6);
+    expect(Math.sqrt(out[1]!) / 1e-20).toBeCloseTo(1, 6);
+    expect(out[2]! / 1e-39).toBeCloseTo(1, 6);
+    b.moments(floats.subarray(2), 2, out);
+    expect([out[0], out[1]]).toEqual([0, 1e16]);
+  });
+
   it('rejects a wrong handle or a short buffer with an error, not a crash', () => {
     const b = binding();
     const md = b.md([4, 4], 'f32', 'nc');
