@@ -18,6 +18,16 @@ export interface Probes {
   readonly activations?: readonly string[];
 }
 
+/** The names of the nodes whose activations are probed, each checked to be in the graph. */
+export function probedNodes(r: ResolvedGraph, probes: Probes): ReadonlySet<string> {
+  const names = new Set(probes.activations ?? []);
+  for (const name of names) {
+    if (!r.byName.has(name))
+      throw new ConvlabError(`cannot probe node '${name}': ${r.graph.name} has no node of that name`);
+  }
+  return names;
+}
+
 /** The probes a training step reports (see `Probes`), each a scalar output written as it is made. */
 export class ProbeOutputs {
   /** The probes' output names, in the order they were made. */
@@ -29,11 +39,7 @@ export class ProbeOutputs {
     r: ResolvedGraph,
     private readonly probes: Probes = {},
   ) {
-    this.activations = new Set(probes.activations ?? []);
-    for (const name of this.activations) {
-      if (!r.byName.has(name))
-        throw new ConvlabError(`cannot probe node '${name}': ${r.graph.name} has no node of that name`);
-    }
+    this.activations = probedNodes(r, probes);
   }
 
   /** `loss/<head>`: a head's own cross-entropy. */

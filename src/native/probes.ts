@@ -1,4 +1,4 @@
-import type { Probes } from '../autodiff/probes.js';
+import { type Probes, probedNodes } from '../autodiff/probes.js';
 import { ConvlabError } from '../ir/errors.js';
 import type { ResolvedGraph, ResolvedNode } from '../ir/resolve.js';
 import { numel } from '../ir/shape.js';
@@ -23,11 +23,7 @@ export class NativeProbes {
     r: ResolvedGraph,
     private readonly probes: Probes = {},
   ) {
-    this.activations = new Set(probes.activations ?? []);
-    for (const name of this.activations) {
-      if (!r.byName.has(name))
-        throw new ConvlabError(`cannot probe node '${name}': ${r.graph.name} has no node of that name`);
-    }
+    this.activations = probedNodes(r, probes);
   }
 
   /** Whether node `n`'s own output must exist (so no consumer may be fused into it). */
