@@ -706,7 +706,7 @@ EXPORT(HugeArena) {
     char *start = static_cast<char *>(mapped);
     char *aligned = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(start) + kHuge - 1) / kHuge * kHuge);
     if (aligned > start) munmap(start, size_t(aligned - start));
-    const size_t tail = size_t(start + bytes + kHuge - (aligned + bytes));
+    const size_t tail = size_t(start + kHuge - aligned);
     if (tail > 0) munmap(aligned + bytes, tail);
     madvise(aligned, bytes, MADV_HUGEPAGE);
     napi_value out;

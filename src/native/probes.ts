@@ -1,12 +1,9 @@
 import { type Probes, probedNodes } from '../autodiff/probes.js';
-import { ConvlabError } from '../ir/errors.js';
 import type { ResolvedGraph, ResolvedNode } from '../ir/resolve.js';
 import { numel } from '../ir/shape.js';
-import type { FormatTag } from './binding.js';
 import type { ProgramBuilder, Tensor } from './program.js';
+import { plainTag } from './registry.js';
 import type { StateArrays } from './state.js';
-
-const PLAIN: Readonly<Record<number, FormatTag>> = { 1: 'x', 2: 'ab', 3: 'abc', 4: 'abcd', 5: 'abcde' };
 
 /**
  * The probes of autodiff/probes.ts on the native step, with the same names and meanings: each a
@@ -65,10 +62,7 @@ export class NativeProbes {
 
   /** The population standard deviation of `t`'s values, read in the plain layout (no padding lanes). */
   private spread(p: ProgramBuilder, name: string, t: Tensor): void {
-    const tag = PLAIN[t.shape.length];
-    if (!tag)
-      throw new ConvlabError(`cannot probe '${name}': tensors of rank ${t.shape.length} are not supported`);
-    const plain = p.reorder(t, p.b.md(t.shape, 'f32', tag), `${name}/plain`);
+    const plain = p.reorder(t, p.b.md(t.shape, 'f32', plainTag(t.shape.length)), `${name}/plain`);
     p.host(name, [plain], (view) => {
       const values = view(plain);
       const count = numel(t.shape);
