@@ -390,7 +390,9 @@ dnnl::algorithm algorithm(const std::string &name) {
       {"binary_add", a::binary_add},
       {"binary_mul", a::binary_mul},
       {"binary_sub", a::binary_sub},
+      {"binary_div", a::binary_div},
       {"reduction_sum", a::reduction_sum},
+      {"reduction_norm_lp_sum", a::reduction_norm_lp_sum},
   };
   auto it = m.find(name);
   if (it == m.end()) throw JsError("unknown oneDNN algorithm '" + name + "'");
@@ -474,10 +476,11 @@ EXPORT(Binary) {
   });
 }
 
-// reduction(algorithm, src, dst): dst's dimensions of 1 are the reduced axes.
+// reduction(algorithm, src, dst, p, eps): dst's dimensions of 1 are the reduced axes.
 EXPORT(Reduction) {
   return guarded(env, info, [](Call &c) {
-    dnnl::reduction::desc desc(algorithm(c.string(0)), c.md(1), c.md(2), 0.f, 0.f);
+    dnnl::reduction::desc desc(algorithm(c.string(0)), c.md(1), c.md(2), float(c.number(3)),
+                               float(c.number(4)));
     return pd(c.env, &desc.data, nullptr);
   });
 }

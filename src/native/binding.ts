@@ -53,7 +53,9 @@ export type Algorithm =
   | 'binary_add'
   | 'binary_mul'
   | 'binary_sub'
-  | 'reduction_sum';
+  | 'binary_div'
+  | 'reduction_sum'
+  | 'reduction_norm_lp_sum';
 export type ConvAlgorithm = Extract<Algorithm, `convolution_${string}`>;
 export type MdQuery =
   | 'src'
@@ -137,8 +139,11 @@ export interface Binding {
   ipBwdWeights(src: Md, diffWeights: Md, diffBias: Md | null, diffDst: Md, hint: Pd): Pd;
   binary(algorithm: Algorithm, src0: Md, src1: Md, dst: Md, postEltwise?: Algorithm | null): Pd;
   concat(dst: Md | null, axis: number, sources: readonly Md[]): Pd;
-  /** Sum (or another reduction) over the axes where `dst` has dimension 1. */
-  reduction(algorithm: Algorithm, src: Md, dst: Md): Pd;
+  /**
+   * Sum (or another reduction) over the axes where `dst` has dimension 1; `p` and `eps` are the
+   * Lp norms' (norm_lp_sum is (sum |x|^p + eps)^(1/p)), 0 for the others.
+   */
+  reduction(algorithm: Algorithm, src: Md, dst: Md, p: number, eps: number): Pd;
   /** Dropout's mask by src/ops/random.ts's hash: `scale` where kept, 0 where dropped. */
   dropoutMask(
     mask: Float32Array,

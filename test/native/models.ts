@@ -13,6 +13,7 @@ import { conv2d } from '../../src/ops/conv2d.js';
 import { dropout } from '../../src/ops/dropout.js';
 import { flatten } from '../../src/ops/flatten.js';
 import { hardswish } from '../../src/ops/hardswish.js';
+import { l2norm } from '../../src/ops/l2norm.js';
 import { linear } from '../../src/ops/linear.js';
 import { maxpool2d } from '../../src/ops/maxpool2d.js';
 import { mul } from '../../src/ops/mul.js';
@@ -84,6 +85,12 @@ export const MODELS: Record<string, () => Graph> = {
       const y = relu(conv2d(b!, { out: 8, kernel: 3, padding: 1, groups: 8, bias: false }, 'dw'), 'r');
       const shuffled = channelShuffle(concat([a!, y], {}, 'cat'), { groups: 2 }, 'shuffle');
       return dropout(shuffled, { p: 0.3 }, 'drop');
+    }),
+  'L2 normalisation over channels after max pooling, plain and with a learned scale': () =>
+    model('l2norm', (x) => {
+      const unit = l2norm(maxpool2d(relu(x, 'r1'), { kernel: 2, stride: 2 }, 'pool1'), {}, 'norm1');
+      const y = relu(conv2d(unit, { out: 24, kernel: 3, padding: 1, bias: true }, 'conv2'), 'r2');
+      return l2norm(maxpool2d(y, { kernel: 2, stride: 2 }, 'pool2'), { scale: true, scaleInit: 4 }, 'norm2');
     }),
   'Winograd convolutions (3x3, 64 channels, 8x8 outputs)': () =>
     model('winograd', (x) => {

@@ -42,7 +42,7 @@ function unbroadcast(b: Binding, p: ProgramBuilder, g: Tensor, shape: Shape, lab
   const dst = b.md(shape, 'f32', plainTag(shape.length));
   const out = p.tensor(dst, shape, label);
   p.primitive(
-    b.reduction('reduction_sum', g.md, dst),
+    b.reduction('reduction_sum', g.md, dst, 0, 0),
     [
       [b.ARG.SRC, g],
       [b.ARG.DST, out],

@@ -5,6 +5,7 @@ import './binary.js';
 import './conv2d.js';
 import './dropout.js';
 import './eltwise.js';
+import './l2norm.js';
 import './linear.js';
 import './pooling.js';
 import './shape_ops.js';
