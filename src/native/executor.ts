@@ -167,6 +167,11 @@ export class NativeStep {
     );
   }
 
+  /** Each primitive's label and the implementation oneDNN picked for it. */
+  implementations(): { label: string; impl: string }[] {
+    return this.program.implementations();
+  }
+
   /** One step on a full batch of normalised NCHW images. */
   run(images: Float32Array, labels: Int32Array, lr: number, step: number): StepOutcome {
     this.prepare(images, labels, lr, step);

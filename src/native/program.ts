@@ -186,6 +186,7 @@ export type StepTimes = readonly { readonly label: string; readonly ms: number }
 export class Program {
   private readonly prims: Primitive[] = [];
   private readonly labels: string[] = [];
+  private readonly impls: string[] = [];
   private readonly argLists: ArgList[] = [];
   private readonly segments: Segment[] = [];
   private readonly memories = new Map<string, Memory>();
@@ -215,6 +216,7 @@ export class Program {
       const last = this.segments[this.segments.length - 1];
       this.prims.push(b.primitive(s.pd));
       this.labels.push(s.label);
+      this.impls.push(b.pdImpl(s.pd));
       this.argLists.push(
         b.args(
           s.args.map((a) => a[0]),
@@ -254,6 +256,11 @@ export class Program {
       if (s.kind === 'host') s.call();
       else this.b.run(this.prims, this.argLists, s.from, s.to);
     }
+  }
+
+  /** Each primitive's label and the implementation oneDNN picked for it ('jit:avx512_core', 'ref:any'). */
+  implementations(): { label: string; impl: string }[] {
+    return this.labels.map((label, i) => ({ label, impl: this.impls[i]! }));
   }
 
   /** run(), one step at a time, timing each (a profile: the calls between steps add a little). */

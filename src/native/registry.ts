@@ -86,12 +86,14 @@ export const plainTag = (rank: number) => (['x', 'nc', 'abc', 'nchw', 'abcde'] a
 
 /**
  * dX of a weighted primitive (convolution, inner product) from its backward-data descriptor: the
- * plain weights reordered into the layout the primitive chose, then one run into a fresh dX.
+ * plain weights and dY reordered into the layouts the primitive chose, then one run into a fresh
+ * dX in its diff_src layout (the executor reorders it to wherever the input lives).
  */
-export function backwardData(c: NativeContext, pdD: Pd, plainWeights: Md, dy: Tensor, src: Tensor): Tensor {
+export function backwardData(c: NativeContext, pdD: Pd, plainWeights: Md, dyIn: Tensor, src: Tensor): Tensor {
   const { b, p } = c;
   const w = p.reorder(c.param('weight', plainWeights), b.pdMd(pdD, 'weights', 0), c.label('weight-bwd'));
-  const dx = p.tensor(src.md, src.shape, c.label('dx'));
+  const dy = p.reorder(dyIn, b.pdMd(pdD, 'diff_dst', 0), c.label('dy-bwd'));
+  const dx = p.tensor(b.pdMd(pdD, 'diff_src', 0), src.shape, c.label('dx'));
   p.primitive(
     pdD,
     [

@@ -57,6 +57,11 @@ export class NativeSession implements StepSession {
     return this.step_.profile(images.data, labels, lr, step);
   }
 
+  /** Each primitive of the step with the implementation oneDNN picked ('jit:avx512_core', 'ref:any'). */
+  implementations(): { label: string; impl: string }[] {
+    return this.step_.implementations();
+  }
+
   snapshot(): Map<string, WeightData> {
     return this.step_.state.snapshot();
   }

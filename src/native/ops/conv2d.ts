@@ -1,5 +1,5 @@
 import type { Shape } from '../../ir/shape.js';
-import type { ConvAlgorithm, Pd } from '../binding.js';
+import type { Binding, ConvAlgorithm, Pd } from '../binding.js';
 import type { Tensor } from '../program.js';
 import { backwardData, geometry, registerNative } from '../registry.js';
 
@@ -78,17 +78,19 @@ registerNative<Kept>({
     const plain = plainWeights(b, weights);
     const { ARG } = b;
     const bias = a.bias ? b.md([a.out], 'f32', 'x') : null;
-    const pdW = b.convBwdWeights(
-      convAlgorithm(a, src.shape, node.ctx.output, 'weights'),
-      src.md,
-      wAny,
-      bias,
-      dy.md,
-      g.strides,
-      g.dilates,
-      g.padL,
-      g.padR,
-      pd,
+    const pdW = unlessReference(b, (free) =>
+      b.convBwdWeights(
+        convAlgorithm(a, src.shape, node.ctx.output, 'weights'),
+        free ? b.md(src.shape, 'f32', 'any') : src.md,
+        wAny,
+        bias,
+        free ? b.md(dy.shape, 'f32', 'any') : dy.md,
+        g.strides,
+        g.dilates,
+        g.padL,
+        g.padR,
+        pd,
+      ),
     );
     const gradPlain = c.grad('weight', plain);
     const dwMd = b.pdMd(pdW, 'diff_weights', 0);
@@ -96,8 +98,8 @@ registerNative<Kept>({
     p.primitive(
       pdW,
       [
-        [ARG.SRC, src],
-        [ARG.DIFF_DST, dy],
+        [ARG.SRC, p.reorder(src, b.pdMd(pdW, 'src', 0), c.label('src-bwd'))],
+        [ARG.DIFF_DST, p.reorder(dy, b.pdMd(pdW, 'diff_dst', 0), c.label('dy-bwd-weights'))],
         [ARG.DIFF_WEIGHTS, dw],
         [ARG.DIFF_BIAS, a.bias ? c.grad('bias', bias!) : undefined],
       ],
@@ -105,20 +107,36 @@ registerNative<Kept>({
     );
     if (dw !== gradPlain) p.copy(dw, gradPlain, c.label('dw'));
     if (!wanted[0]) return [undefined];
-    const pdD = b.convBwdData(
-      convAlgorithm(a, src.shape, node.ctx.output, 'data'),
-      src.md,
-      wAny,
-      dy.md,
-      g.strides,
-      g.dilates,
-      g.padL,
-      g.padR,
-      pd,
+    const pdD = unlessReference(b, (free) =>
+      b.convBwdData(
+        convAlgorithm(a, src.shape, node.ctx.output, 'data'),
+        free ? b.md(src.shape, 'f32', 'any') : src.md,
+        wAny,
+        free ? b.md(dy.shape, 'f32', 'any') : dy.md,
+        g.strides,
+        g.dilates,
+        g.padL,
+        g.padR,
+        pd,
+      ),
     );
     return [backwardData(c, pdD, plain, dy, src)];
   },
 });
+
+/**
+ * A backward descriptor on the forward's layouts, unless oneDNN would run it on its reference
+ * kernel there: then on the layouts it chooses, the tensors reordered into them. Below 16 input
+ * channels the forward takes a plain input (its first-layer kernels), on which oneDNN 2.6 has no
+ * backward but the reference one: a small GoogLeNet's 8-to-24-channel 5x5 convolutions took 2.5 s
+ * each way at batch 128, against milliseconds on channel-blocked layouts.
+ */
+function unlessReference(b: Binding, make: (freeLayouts: boolean) => Pd): Pd {
+  const fixed = make(false);
+  if (!b.pdImpl(fixed).startsWith('ref')) return fixed;
+  const free = make(true);
+  return b.pdImpl(free).startsWith('ref') ? fixed : free;
+}
 
 /** oneDNN's weight dimensions: [out, in, kh, kw], or [groups, out/g, in/g, kh, kw] when grouped. */
 function weightShape(a: ConvAttrs, channels: number): number[] {
@@ -128,7 +146,7 @@ function weightShape(a: ConvAttrs, channels: number): number[] {
     : [a.groups, a.out / a.groups, channels / a.groups, kh, kw];
 }
 
-const plainWeights = (b: import('../binding.js').Binding, dims: readonly number[]) =>
+const plainWeights = (b: Binding, dims: readonly number[]) =>
   b.md(dims, 'f32', dims.length === 4 ? 'oihw' : 'goihw');
 
 /**
