@@ -143,7 +143,9 @@ function partsTable(full: Judgement, half: Judgement): string {
       const h = half.parts[i]!;
       const f = (x: number) => formatEffect(x, p.rule.format);
       const perSeed =
-        p.rule.test.kind === 'always' ? p.values.map((v) => (v === 1 ? 'yes' : 'no')) : p.values.map(f);
+        p.rule.test.kind === 'always'
+          ? p.values.map((v) => (v === 1 ? 'yes' : 'no'))
+          : p.values.map((v) => (Number.isFinite(v) ? f(v) : 'left out'));
       const halfCell = p.rule.test.kind === 'always' ? h.verdict : `${h.verdict}: ${effectCell(h)}`;
       return [
         `${p.rule.claim}${p.rule.secondary ? ' (secondary)' : ''}`,

@@ -1,5 +1,5 @@
 import type { Shape } from '../../ir/shape.js';
-import type { Binding, ConvAlgorithm, Pd } from '../binding.js';
+import type { Binding, ConvAlgorithm, Md, Pd } from '../binding.js';
 import type { Tensor } from '../program.js';
 import { backwardData, geometry, registerNative } from '../registry.js';
 
@@ -78,13 +78,13 @@ registerNative<Kept>({
     const plain = plainWeights(b, weights);
     const { ARG } = b;
     const bias = a.bias ? b.md([a.out], 'f32', 'x') : null;
-    const pdW = unlessReference(b, (free) =>
+    const pdW = unlessReference(b, (layout) =>
       b.convBwdWeights(
         convAlgorithm(a, src.shape, node.ctx.output, 'weights'),
-        free ? b.md(src.shape, 'f32', 'any') : src.md,
+        layout(src),
         wAny,
         bias,
-        free ? b.md(dy.shape, 'f32', 'any') : dy.md,
+        layout(dy),
         g.strides,
         g.dilates,
         g.padL,
@@ -107,12 +107,12 @@ registerNative<Kept>({
     );
     if (dw !== gradPlain) p.copy(dw, gradPlain, c.label('dw'));
     if (!wanted[0]) return [undefined];
-    const pdD = unlessReference(b, (free) =>
+    const pdD = unlessReference(b, (layout) =>
       b.convBwdData(
         convAlgorithm(a, src.shape, node.ctx.output, 'data'),
-        free ? b.md(src.shape, 'f32', 'any') : src.md,
+        layout(src),
         wAny,
-        free ? b.md(dy.shape, 'f32', 'any') : dy.md,
+        layout(dy),
         g.strides,
         g.dilates,
         g.padL,
@@ -131,10 +131,10 @@ registerNative<Kept>({
  * backward but the reference one: a small GoogLeNet's 8-to-24-channel 5x5 convolutions took 2.5 s
  * each way at batch 128, against milliseconds on channel-blocked layouts.
  */
-function unlessReference(b: Binding, make: (freeLayouts: boolean) => Pd): Pd {
-  const fixed = make(false);
+function unlessReference(b: Binding, make: (layout: (t: Tensor) => Md) => Pd): Pd {
+  const fixed = make((t) => t.md);
   if (!b.pdImpl(fixed).startsWith('ref')) return fixed;
-  const free = make(true);
+  const free = make((t) => b.md(t.shape, 'f32', 'any'));
   return b.pdImpl(free).startsWith('ref') ? fixed : free;
 }
 
